@@ -1,0 +1,216 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sidus-go/sidus/initramfs/image"
+)
+
+const usage = `usage: sidus-mkinitramfs [flags] -o OUTPUT KVERSION
+
+Packs BASEDIR/lib/modules/KVERSION's modules for an NFS-root node, their
+firmware (BASEDIR/lib/firmware) and the static sidus-init into a newc cpio.
+
+  -m MOD,...  modules to pack in addition to the default set, with their
+              dependencies; each must exist (as a module or built in), else
+              it is an error. -m -MOD drops MOD from the default set;
+              -m -DEFAULT drops the whole default set. May be repeated.
+              Default set (each kept only if the kernel has it):
+              %s
+  SOURCE_DATE_EPOCH, if set, is the mtime of every archive entry (else 0).
+  -o - writes the image to standard output (the summary then goes to stderr).
+
+flags:
+`
+
+// listFlag collects comma-separated values from repeated flags.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// config is the parsed command line.
+type config struct {
+	opts   image.Options
+	output string
+}
+
+func parse(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("sidus-mkinitramfs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, usage, wrap(image.DefaultModules, 60, "              "))
+		fs.PrintDefaults()
+	}
+	var (
+		c    config
+		mods listFlag
+	)
+	fs.StringVar(&c.opts.BaseDir, "b", "/", "base `DIR` holding lib/modules/KVERSION and lib/firmware (like depmod -b)")
+	fs.Var(&mods, "m", "extra `MOD,...` (see above)")
+	fs.StringVar(&c.opts.Compression, "c", image.Zstd, "compression: zstd, gzip or none")
+	fs.StringVar(&c.opts.Shell, "shell", "", "static rescue shell `PATH` (e.g. /bin/busybox from busybox-static), packed as /bin/sh")
+	fs.StringVar(&c.opts.ISCSIConf, "iscsi-conf", "", "iSCSI parameter `FILE`, packed as /etc/iscsi.initramfs (mode 0600)")
+	fs.StringVar(&c.opts.Init, "init", "", "static sidus-init `PATH` (default: sidus-init next to this program)")
+	fs.StringVar(&c.output, "o", "", "output `FILE` (required; - for stdout)")
+
+	// Allow flags after KVERSION too.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch {
+	case len(pos) != 1:
+		fs.Usage()
+		return nil, fmt.Errorf("want exactly one KVERSION argument (e.g. 6.1.0-56-cloud-amd64), got %d", len(pos))
+	case c.output == "":
+		return nil, errors.New("-o OUTPUT is required")
+	}
+	c.opts.KernelVersion = pos[0]
+
+	defaults := slices.Clone(image.DefaultModules)
+	for _, m := range mods {
+		switch {
+		case m == "-DEFAULT":
+			defaults = []string{}
+		case strings.HasPrefix(m, "-"):
+			drop := image.ModName(m[1:])
+			defaults = slices.DeleteFunc(defaults, func(d string) bool { return image.ModName(d) == drop })
+		default:
+			c.opts.Modules = append(c.opts.Modules, m)
+		}
+	}
+	c.opts.Defaults = defaults
+
+	if sde := os.Getenv("SOURCE_DATE_EPOCH"); sde != "" {
+		t, err := strconv.ParseInt(sde, 10, 64)
+		if err != nil || t < 0 || t > 1<<32-1 {
+			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want Unix seconds that fit in 32 bits", sde)
+		}
+		c.opts.MTime = t
+	}
+	if c.opts.Init == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("--init not given and cannot find this program's directory: %w", err)
+		}
+		c.opts.Init = filepath.Join(filepath.Dir(exe), "sidus-init")
+	}
+	return &c, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	c, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	c.opts.Log = stderr
+	if c.output == "-" {
+		s, err := image.Build(stdout, c.opts)
+		if err != nil {
+			return err
+		}
+		printSummary(stderr, "-", s)
+		return nil
+	}
+
+	// Write next to the output, then rename: a failed run leaves no half image.
+	tmp, err := os.CreateTemp(filepath.Dir(c.output), "."+filepath.Base(c.output)+".*")
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", c.output, err)
+	}
+	defer os.Remove(tmp.Name())
+	s, err := image.Build(tmp, c.opts)
+	if err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("-o %s: %w", c.output, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("-o %s: %w", c.output, err)
+	}
+	if err := os.Rename(tmp.Name(), c.output); err != nil {
+		return fmt.Errorf("-o %s: %w", c.output, err)
+	}
+	printSummary(stdout, c.output, s)
+	return nil
+}
+
+func printSummary(w io.Writer, output string, s *image.Summary) {
+	src := "modules.dep"
+	if !s.FromDep {
+		src = ".modinfo depends= (no modules.dep)"
+	}
+	var names []string
+	for _, m := range s.Modules {
+		names = append(names, m.Name)
+	}
+	fmt.Fprintf(w, "%s: kernel %s\n", output, s.KernelVersion)
+	fmt.Fprintf(w, "  modules:    %d, %s (dependencies from %s)\n", len(s.Modules), size(s.ModulesSize), src)
+	fmt.Fprintf(w, "  load order: %s\n", strings.Join(names, " "))
+	if len(s.CompressedModules) > 0 {
+		fmt.Fprintf(w, "  compressed: %d module files packed as-is: %s\n", len(s.CompressedModules), strings.Join(s.CompressedModules, " "))
+	}
+	if len(s.Builtin) > 0 {
+		fmt.Fprintf(w, "  built in:   %s\n", strings.Join(s.Builtin, " "))
+	}
+	if len(s.Skipped) > 0 {
+		fmt.Fprintf(w, "  skipped:    %s (not in this kernel)\n", strings.Join(s.Skipped, " "))
+	}
+	fmt.Fprintf(w, "  firmware:   %d files\n", len(s.Firmware))
+	if len(s.MissingFirmware) > 0 {
+		fmt.Fprintf(w, "  firmware not found under lib/firmware: %s\n", strings.Join(s.MissingFirmware, ", "))
+	}
+	fmt.Fprintf(w, "  size:       %s cpio, %s %s\n", size(s.Uncompressed), size(s.Compressed), s.Compression)
+}
+
+func size(n int64) string {
+	return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+}
+
+func wrap(words []string, width int, indent string) string {
+	var b strings.Builder
+	line := 0
+	for i, w := range words {
+		if i > 0 {
+			if line+len(w)+1 > width {
+				b.WriteString("\n" + indent)
+				line = 0
+			} else {
+				b.WriteString(" ")
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}

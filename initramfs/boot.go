@@ -1,0 +1,386 @@
+// Package initramfs is the SIDUS boot sequence: what /init does between the
+// kernel and the shared root's /sbin/init. Boot runs it on a System, the
+// seam to the kernel; Main wires the real one and never returns.
+package initramfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sidus-go/sidus/initramfs/layout"
+	"github.com/sidus-go/sidus/overlay"
+)
+
+// Result is what Boot found out on the way; it feeds the boot report.
+type Result struct {
+	Lease      *Lease
+	NFSServer  string
+	NFSPath    string
+	NFSVersion string
+	NFSOptions string
+	Upper      UpperKind
+	UpperDev   string
+	Union      string // union mount data
+	Modules    int
+}
+
+// Boot brings the node from the initramfs into the shared root. The steps,
+// each a logged and timed stage (break=STAGE stops before it):
+//   - modules: load the packed kernel modules, dependencies first;
+//   - network: pick the boot NIC (BOOTIF=, the ip= device, eth0, or the first
+//     link with carrier) and configure it from DHCP or the static ip=;
+//   - nfs: mount the shared tree read-only at /ro, retrying until the server
+//     answers (rootaufs steps 1 and 2);
+//   - premount: mount the writable layer at /rw, a tmpfs or the iSCSI LUN
+//     labelled root=LABEL= (rootaufs step 3);
+//   - union: stack /ro and /rw at /aufs with overlayfs (aufs if that is all
+//     the kernel has) and move /ro and /rw under it (rootaufs step 4);
+//   - init: move /dev, /proc, /sys and /run into /aufs, free the initramfs,
+//     chroot and exec init= (rootaufs step 5).
+//
+// Boot returns only on error.
+func Boot(ctx context.Context, cfg *Config, sys System, h Handover, log *Logger) (*Result, error) {
+	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, res: &Result{Upper: cfg.Upper}}
+	steps := []struct {
+		stage string
+		run   func() error
+	}{
+		{StageModules, b.modules},
+		{StageNetwork, b.network},
+		{StageNFS, b.nfs},
+		{StagePremount, b.premount},
+		{StageUnion, b.union},
+		{StageInit, b.handover},
+	}
+	for _, s := range steps {
+		if cfg.Break == s.stage {
+			if err := h.Shell("break=" + s.stage); err != nil {
+				log.Printf("break=%s: %v; continuing", s.stage, err)
+			}
+		}
+		if err := log.Stage(s.stage, s.run); err != nil {
+			return b.res, err
+		}
+	}
+	return b.res, errors.New("init returned")
+}
+
+type booter struct {
+	ctx context.Context
+	cfg *Config
+	sys System
+	h   Handover
+	log *Logger
+	res *Result
+}
+
+func (b *booter) modules() error {
+	data, err := b.sys.ReadFile("/" + layout.LoadOrder)
+	if errors.Is(err, os.ErrNotExist) {
+		b.log.Printf("no %s in the image: relying on built-in drivers", layout.LoadOrder)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, p := range strings.Fields(string(data)) {
+		if err := b.sys.LoadModule("/" + p); err != nil {
+			// A driver for hardware this node lacks may refuse to load;
+			// the stages that need a module will say what is missing.
+			failed = append(failed, p)
+			b.log.Printf("warning: %v", err)
+			continue
+		}
+		b.res.Modules++
+	}
+	b.log.Printf("loaded %d modules, %d failed", b.res.Modules, len(failed))
+	return nil
+}
+
+// linkWait bounds the wait for the boot NIC to appear.
+const linkWait = 30 * time.Second
+
+func (b *booter) network() error {
+	n := b.sys.Net()
+	dev, err := b.waitLink(n)
+	if err != nil {
+		return err
+	}
+	var lease *Lease
+	switch b.cfg.IP.Mode {
+	case IPOff:
+		b.log.Printf("ip=off: %s is up, no address configured", dev)
+		return nil
+	case IPStatic:
+		lease = staticLease(dev, b.cfg.IP)
+		b.log.Printf("static ip= on %s: %s/%d gw %v (no DHCP)", dev, lease.IP, ones(lease.Netmask), lease.Gateway)
+	default:
+		if lease, err = b.dhcp(n, dev); err != nil {
+			return err
+		}
+	}
+	if err := n.Configure(dev, lease); err != nil {
+		return err
+	}
+	b.res.Lease = lease
+	if err := b.sys.MkdirAll("/run"); err == nil {
+		if err := b.sys.WriteFile("/run/net-"+dev+".conf", []byte(lease.NetConf()), 0o644); err != nil {
+			b.log.Printf("warning: write /run/net-%s.conf: %v", dev, err)
+		}
+	}
+	if len(lease.DNS) > 0 {
+		var rc strings.Builder
+		if lease.Domain != "" {
+			fmt.Fprintf(&rc, "search %s\n", lease.Domain)
+		}
+		for _, d := range lease.DNS {
+			fmt.Fprintf(&rc, "nameserver %s\n", d)
+		}
+		_ = b.sys.MkdirAll("/etc")
+		_ = b.sys.WriteFile("/etc/resolv.conf", []byte(rc.String()), 0o644)
+	}
+	return nil
+}
+
+func ones(m net.IPMask) int { o, _ := m.Size(); return o }
+
+// waitLink brings candidate links up and waits for the boot NIC.
+func (b *booter) waitLink(n Network) (string, error) {
+	deadline := time.Now().Add(linkWait)
+	upDone := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		links, err := n.Links()
+		if err != nil {
+			return "", err
+		}
+		for _, l := range links {
+			if !upDone[l.Name] && !l.Up {
+				if err := n.Up(l.Name); err == nil {
+					upDone[l.Name] = true
+				}
+			}
+		}
+		dev, why := PickLink(links, b.cfg.BootIF, b.cfg.IP.Device)
+		if dev != "" {
+			b.log.Printf("boot NIC %s (%s)", dev, why)
+			return dev, n.Up(dev)
+		}
+		if time.Now().After(deadline) {
+			var names []string
+			for _, l := range links {
+				names = append(names, l.Name+"="+l.MAC)
+			}
+			return "", fmt.Errorf("no boot NIC after %s (%s); links seen: [%s]; check that the NIC driver is packed (sidus-mkinitramfs -m DRIVER) and the cable/link is up",
+				linkWait, why, strings.Join(names, " "))
+		}
+		if attempt%10 == 9 {
+			b.log.Printf("waiting for the boot NIC (%s)", why)
+		}
+		if err := b.sys.Sleep(b.ctx, 200*time.Millisecond); err != nil {
+			return "", err
+		}
+	}
+}
+
+// PickLink chooses the boot NIC: the BOOTIF MAC, else the ip= device, else
+// eth0, else the first link with carrier. It returns "" and what it is
+// waiting for when none fits yet.
+func PickLink(links []Link, bootif net.HardwareAddr, device string) (string, string) {
+	if bootif != nil {
+		for _, l := range links {
+			if strings.EqualFold(l.MAC, bootif.String()) {
+				return l.Name, "BOOTIF=" + bootif.String()
+			}
+		}
+		return "", "waiting for the link with BOOTIF MAC " + bootif.String()
+	}
+	if device != "" {
+		for _, l := range links {
+			if l.Name == device {
+				return l.Name, "ip= device"
+			}
+		}
+		return "", "waiting for ip= device " + device
+	}
+	for _, l := range links {
+		if l.Name == "eth0" {
+			return "eth0", "default"
+		}
+	}
+	for _, l := range links {
+		if l.Carrier {
+			return l.Name, "first link with carrier"
+		}
+	}
+	return "", "waiting for eth0 or a link with carrier"
+}
+
+func (b *booter) dhcp(n Network, dev string) (*Lease, error) {
+	// math/rand/v2 is seeded by the runtime without getrandom blocking, so
+	// it is safe on nodes without RDRAND where entropy arrives late.
+	xid := rand.Uint32()
+	hostname := b.cfg.IP.Hostname
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 6*time.Second)
+		l, err := n.DHCP(ctx, dev, xid+uint32(attempt), hostname)
+		cancel()
+		if err == nil {
+			b.log.Printf("DHCP on %s: %s/%d gw %v server %v next-server %v root-path %q hostname %q lease %s",
+				dev, l.IP, ones(l.Netmask), l.Gateway, l.ServerID, l.NextServer, l.RootPath, l.Hostname, l.LeaseTime)
+			return l, nil
+		}
+		if b.ctx.Err() != nil {
+			return nil, b.ctx.Err()
+		}
+		wait := backoff(attempt, 30*time.Second, rand.Float64())
+		b.log.Printf("DHCP on %s: attempt %d: %v; retrying in %.1fs (is the DHCP server up and on this segment?)", dev, attempt+1, err, wait.Seconds())
+		if err := b.sys.Sleep(b.ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (b *booter) nfs() error {
+	var clientIP, serverID, next, rootPath string
+	if l := b.res.Lease; l != nil {
+		clientIP = ipStr(l.IP)
+		serverID, next, rootPath = ipStr(l.ServerID), ipStr(l.NextServer), l.RootPath
+	}
+	server, path, err := b.cfg.ResolveNFS(serverID, next, rootPath, clientIP)
+	if err != nil {
+		return err
+	}
+	if net.ParseIP(server) == nil {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		addrs, err := net.DefaultResolver.LookupHost(ctx, server)
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			return fmt.Errorf("nfsroot: resolve server %q: %v; use an IP address in nfsroot= or check DHCP's DNS servers", server, err)
+		}
+		server = addrs[0]
+	}
+	versions := []string{b.cfg.NFSVersion}
+	if b.cfg.NFSVersion == "" {
+		versions = []string{"4", "3"}
+	}
+	if err := b.sys.MkdirAll(overlay.Default.RO); err != nil {
+		return err
+	}
+	src := server + ":" + path
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		var errs []string
+		for _, v := range versions {
+			data := b.cfg.NFSMountOptions(server, clientIP, v)
+			err := b.sys.Mount(src, overlay.Default.RO, "nfs", msRdonly, data)
+			if err == nil {
+				b.log.Printf("mounted %s at %s read-only (vers=%s, %s)", src, overlay.Default.RO, v, data)
+				b.res.NFSServer, b.res.NFSPath, b.res.NFSVersion, b.res.NFSOptions = server, path, v, data
+				return nil
+			}
+			errs = append(errs, fmt.Sprintf("vers=%s: %v", v, unwrapPath(err)))
+		}
+		if b.cfg.RootDelay > 0 && time.Since(start) >= b.cfg.RootDelay {
+			return fmt.Errorf("nfs mount %s failed for %s (rootdelay=%d): %s; is the NFS server running and exporting %s to this client (%s)?",
+				src, time.Since(start).Round(time.Second), int(b.cfg.RootDelay.Seconds()), strings.Join(errs, "; "), path, clientIP)
+		}
+		wait := backoff(attempt, 10*time.Second, rand.Float64())
+		b.log.Printf("nfs mount %s: attempt %d: %s; retrying in %.1fs (is the NFS server running and exporting it?)",
+			src, attempt+1, strings.Join(errs, "; "), wait.Seconds())
+		if err := b.sys.Sleep(b.ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func ipStr(ip net.IP) string {
+	if ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
+}
+
+// msRdonly is MS_RDONLY.
+const msRdonly = 0x1
+
+func (b *booter) premount() error {
+	rw := overlay.Default.RW
+	if err := b.sys.MkdirAll(rw); err != nil {
+		return err
+	}
+	switch b.cfg.Upper {
+	case UpperISCSI:
+		dev, err := attachISCSI(b)
+		if err != nil {
+			return err
+		}
+		b.res.UpperDev = dev
+		return nil
+	default:
+		data := "mode=0755"
+		if b.cfg.TmpfsSize != "" {
+			data += ",size=" + b.cfg.TmpfsSize
+		}
+		if err := b.sys.Mount("tmpfs", rw, "tmpfs", 0, data); err != nil {
+			return fmt.Errorf("mount tmpfs at %s (%s): %w; check aufs=tmpfs:SIZE", rw, data, err)
+		}
+		b.res.UpperDev = "tmpfs"
+		b.log.Printf("tmpfs at %s (%s)", rw, data)
+		return nil
+	}
+}
+
+// attachISCSI mounts the iSCSI LUN at /rw; see iscsi.go.
+var attachISCSI = func(b *booter) (string, error) {
+	return "", errors.New("aufs=iscsi: this build has no iSCSI support")
+}
+
+func (b *booter) union() error {
+	fs, err := b.sys.ReadFile("/proc/filesystems")
+	if err != nil {
+		return err
+	}
+	kind, err := overlay.Choose(string(fs))
+	if err != nil {
+		return err
+	}
+	data, err := overlay.Stack(mounter{b.sys}, kind, overlay.Default)
+	if err != nil {
+		return err
+	}
+	b.res.Union = string(kind) + " " + data
+	b.log.Printf("%s at %s (%s); /ro and /rw moved under it", kind, overlay.Default.Union, data)
+	return nil
+}
+
+type mounter struct{ System }
+
+func (m mounter) MkdirAll(p string) error { return m.System.MkdirAll(p) }
+
+func (b *booter) handover() error {
+	init := b.cfg.Init
+	if init == "" {
+		init = "/sbin/init"
+	}
+	b.writeReport()
+	b.log.Printf("handing over to %s on %s after %.3fs", init, overlay.Default.Union, b.log.Elapsed().Seconds())
+	return b.h.SwitchRoot(overlay.Default.Union, init, initArgs())
+}
+
+// initArgs are the arguments the kernel gave us, passed on unchanged.
+var initArgs = func() []string { return os.Args[1:] }

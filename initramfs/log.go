@@ -1,0 +1,76 @@
+package initramfs
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Logger writes "sidus: " lines to the console and to /dev/kmsg, and times
+// the boot stages. It is safe for concurrent use.
+type Logger struct {
+	mu      sync.Mutex
+	console io.Writer
+	kmsg    io.Writer // may be nil
+	now     func() time.Time
+	start   time.Time
+	stages  []StageTiming
+}
+
+// StageTiming is one finished boot stage.
+type StageTiming struct {
+	Name     string
+	Duration time.Duration
+}
+
+// NewLogger returns a logger writing to console and, if non-nil, kmsg.
+func NewLogger(console, kmsg io.Writer) *Logger {
+	return &Logger{console: console, kmsg: kmsg, now: time.Now, start: time.Now()}
+}
+
+// Printf logs one line.
+func (l *Logger) Printf(format string, args ...any) {
+	if l == nil {
+		return
+	}
+	msg := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(msg, "\n") {
+		fmt.Fprintf(l.console, "sidus: %s\n", line)
+		if l.kmsg != nil {
+			// One write per record; <6> is KERN_INFO.
+			fmt.Fprintf(l.kmsg, "<6>sidus: %s\n", line)
+		}
+	}
+}
+
+// Stage runs fn as the named stage, logging its start, its duration and
+// its outcome.
+func (l *Logger) Stage(name string, fn func() error) error {
+	l.Printf("stage %s: start", name)
+	t0 := l.now()
+	err := fn()
+	d := l.now().Sub(t0)
+	l.mu.Lock()
+	l.stages = append(l.stages, StageTiming{Name: name, Duration: d})
+	l.mu.Unlock()
+	if err != nil {
+		l.Printf("stage %s: FAILED after %.3fs", name, d.Seconds())
+		return fmt.Errorf("stage %s: %w", name, err)
+	}
+	l.Printf("stage %s: done in %.3fs", name, d.Seconds())
+	return nil
+}
+
+// Stages returns the finished stages in order.
+func (l *Logger) Stages() []StageTiming {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]StageTiming(nil), l.stages...)
+}
+
+// Elapsed is the time since the logger was created (the init's start).
+func (l *Logger) Elapsed() time.Duration { return l.now().Sub(l.start) }

@@ -1,0 +1,93 @@
+package initramfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Main is PID 1 of the initramfs. It never returns: it either execs the
+// root's init or, on a fatal error, diagnoses and then follows panic= (reboot)
+// or offers the rescue shell.
+func Main() {
+	earlyMounts()
+	var kmsg io.Writer
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		kmsg = f
+	}
+	log := NewLogger(os.Stdout, kmsg)
+	sys := &LinuxSystem{}
+	raw, _ := os.ReadFile("/proc/cmdline")
+	defer func() {
+		if r := recover(); r != nil {
+			fatal(log, sys, string(raw), fmt.Errorf("internal error (please report): %v", r))
+		}
+	}()
+	log.Printf("SIDUS-Go init starting (pid %d)", os.Getpid())
+	cfg, err := Parse(string(raw), os.Environ())
+	if err != nil {
+		fatal(log, sys, string(raw), fmt.Errorf("kernel command line: %w", err))
+	}
+	_, err = Boot(context.Background(), cfg, sys, sys, log)
+	fatal(log, sys, string(raw), err)
+}
+
+// earlyMounts gives the init /proc, /sys, /dev and /run.
+func earlyMounts() {
+	for _, m := range []struct{ src, dst, fs, data string }{
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+		{"devtmpfs", "/dev", "devtmpfs", "mode=0755"},
+		{"tmpfs", "/run", "tmpfs", "mode=0755,nosuid,nodev"},
+	} {
+		_ = os.MkdirAll(m.dst, 0o755)
+		if err := unix.Mount(m.src, m.dst, m.fs, unix.MS_NOSUID, m.data); err != nil && err != unix.EBUSY {
+			fmt.Fprintf(os.Stdout, "sidus: warning: mount %s: %v\n", m.dst, err)
+		}
+	}
+	// Give our stdio the console if the kernel did not (no /dev/console
+	// in the image).
+	if _, err := os.Stdout.Stat(); err != nil {
+		if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+			os.Stdin, os.Stdout, os.Stderr = c, c, c
+		}
+	}
+}
+
+var panicRe = regexp.MustCompile(`(?:^|\s)panic=(-?\d+)(?:\s|$)`)
+
+// fatal prints the diagnosis, then reboots as panic= says, or offers the
+// rescue shell, or waits. It never returns: PID 1 must not exit.
+func fatal(log *Logger, h Handover, cmdline string, err error) {
+	log.Printf("FATAL: %v", err)
+	log.Printf("the node cannot boot; the lines above say which stage failed and what to check")
+	secs, set := 0, false
+	if m := panicRe.FindAllStringSubmatch(cmdline, -1); len(m) > 0 {
+		secs, _ = strconv.Atoi(m[len(m)-1][1])
+		set = true
+	}
+	if set && secs != 0 {
+		if secs > 0 {
+			log.Printf("panic=%d: rebooting in %d seconds", secs, secs)
+			time.Sleep(time.Duration(secs) * time.Second)
+		}
+		log.Printf("rebooting")
+		unix.Sync()
+		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	}
+	for {
+		if serr := h.Shell("fatal error"); serr != nil {
+			log.Printf("%v; waiting forever (set panic=N on the kernel command line to reboot after N seconds)", serr)
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
+		log.Printf("rescue shell exited; the boot cannot continue after a fatal error; starting another shell (reboot -f to restart)")
+	}
+}

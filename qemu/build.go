@@ -1,0 +1,151 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// ModuleRoot returns the folder holding this module's go.mod.
+func ModuleRoot() (string, error) {
+	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
+		if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull {
+			return filepath.Dir(gomod), nil
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildMu    sync.Mutex
+	buildCache = map[string]string{} // key → built file
+)
+
+// once runs build for key once per test process and caches its result.
+func once(key string, build func() (string, error)) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := buildCache[key]; ok {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := build()
+	if err != nil {
+		return "", err
+	}
+	buildCache[key] = p
+	return p, nil
+}
+
+// GoBuild builds the static binary of pkg (e.g. ./cmd/sidus-init) from the
+// module root into dir/name: CGO_ENABLED=0 go build -trimpath -ldflags=-s.
+func GoBuild(dir, name, pkg string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+// BuildInit builds ./cmd/sidus-init into dir/sidus-init, once per process
+// and dir.
+func BuildInit(dir string) (string, error) {
+	return once("init:"+dir, func() (string, error) { return GoBuild(dir, "sidus-init", "./cmd/sidus-init") })
+}
+
+// InitrdOptions are the arguments of sidus-mkinitramfs.
+type InitrdOptions struct {
+	Dir       string      // where the packer, the init and the image go (required)
+	Kernel    *KernelInfo // nil: Kernel()
+	Init      string      // the Go init; "": BuildInit(Dir)
+	Shell     string      // --shell, e.g. /bin/busybox; "": none
+	ISCSIConf string      // --iscsi-conf file; "": none
+	Modules   []string    // extra -m modules
+	Compress  string      // -c, default zstd
+	Out       string      // -o, default Dir/initrd.img-Sidus
+}
+
+// Argv returns the sidus-mkinitramfs arguments for o (without the program).
+func (o InitrdOptions) Argv(kernel *KernelInfo) []string {
+	c := o.Compress
+	if c == "" {
+		c = "zstd"
+	}
+	argv := []string{"-b", kernel.BaseDir, "-c", c, "--init", o.Init}
+	if o.Shell != "" {
+		argv = append(argv, "--shell", o.Shell)
+	}
+	if o.ISCSIConf != "" {
+		argv = append(argv, "--iscsi-conf", o.ISCSIConf)
+	}
+	for _, m := range o.Modules {
+		argv = append(argv, "-m", m)
+	}
+	return append(argv, "-o", o.Out, kernel.Version)
+}
+
+// BuildInitrd builds ./cmd/sidus-mkinitramfs and runs it to make
+// initrd.img-Sidus, once per process and set of options.
+func BuildInitrd(o InitrdOptions) (string, error) {
+	if o.Dir == "" {
+		return "", errors.New("BuildInitrd: InitrdOptions.Dir is empty")
+	}
+	k := o.Kernel
+	if k == nil {
+		var err error
+		if k, err = Kernel(); err != nil {
+			return "", err
+		}
+	}
+	if o.Init == "" {
+		init, err := BuildInit(o.Dir)
+		if err != nil {
+			return "", err
+		}
+		o.Init = init
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join(o.Dir, "initrd.img-Sidus")
+	}
+	argv := o.Argv(k)
+	return once("initrd:"+strings.Join(argv, "\x00"), func() (string, error) {
+		mk, err := once("mkinitramfs:"+o.Dir, func() (string, error) {
+			return GoBuild(o.Dir, "sidus-mkinitramfs", "./cmd/sidus-mkinitramfs")
+		})
+		if err != nil {
+			return "", err
+		}
+		if b, err := exec.Command(mk, argv...).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("sidus-mkinitramfs %s: %w\n%s", strings.Join(argv, " "), err, b)
+		}
+		return o.Out, nil
+	})
+}
