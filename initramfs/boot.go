@@ -91,7 +91,12 @@ func (b *booter) modules() error {
 	}
 	var failed []string
 	for _, p := range strings.Fields(string(data)) {
-		if err := b.sys.LoadModule("/" + p); err != nil {
+		t0 := time.Now()
+		err := b.sys.LoadModule("/" + p)
+		if d := time.Since(t0); d > 250*time.Millisecond {
+			b.log.Printf("slow module: %s took %.3fs", p, d.Seconds())
+		}
+		if err != nil {
 			// A driver for hardware this node lacks may refuse to load;
 			// the stages that need a module will say what is missing.
 			failed = append(failed, p)
@@ -136,15 +141,9 @@ func (b *booter) network() error {
 		}
 	}
 	if len(lease.DNS) > 0 {
-		var rc strings.Builder
-		if lease.Domain != "" {
-			fmt.Fprintf(&rc, "search %s\n", lease.Domain)
-		}
-		for _, d := range lease.DNS {
-			fmt.Fprintf(&rc, "nameserver %s\n", d)
-		}
+		// For name lookups in the initramfs (an nfsroot= host name).
 		_ = b.sys.MkdirAll("/etc")
-		_ = b.sys.WriteFile("/etc/resolv.conf", []byte(rc.String()), 0o644)
+		_ = b.sys.WriteFile("/etc/resolv.conf", []byte(resolvConf(lease)), 0o644)
 	}
 	return nil
 }
@@ -377,7 +376,8 @@ func (b *booter) handover() error {
 	if init == "" {
 		init = "/sbin/init"
 	}
-	b.writeReport()
+	written := b.prepareRoot(overlay.Default.Union)
+	b.writeReport(written)
 	b.log.Printf("handing over to %s on %s after %.3fs", init, overlay.Default.Union, b.log.Elapsed().Seconds())
 	return b.h.SwitchRoot(overlay.Default.Union, init, initArgs())
 }

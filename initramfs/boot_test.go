@@ -49,6 +49,7 @@ func (f *fakeSys) Mount(src, dst, fs string, flags uintptr, data string) error {
 	return nil
 }
 func (f *fakeSys) MkdirAll(p string) error { return nil }
+func (f *fakeSys) Remove(p string) error   { delete(f.files, p); return nil }
 func (f *fakeSys) ReadFile(p string) ([]byte, error) {
 	if s, ok := f.files[p]; ok {
 		return []byte(s), nil
@@ -113,7 +114,7 @@ const seedTmpfs = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,r
 func TestBootSeedTmpfs(t *testing.T) {
 	f := newFake()
 	f.dhcpFails = 2
-	f.mountFail["/ro"] = 3
+	f.mountFail["/ro"] = 2
 	res, err := boot(t, f, seedTmpfs)
 	if err == nil || !strings.Contains(err.Error(), "exec stopped by test") {
 		t.Fatalf("Boot: %v, want the fake exec error", err)

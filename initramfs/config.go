@@ -28,6 +28,9 @@ type Config struct {
 	TmpfsSize string // e.g. "50%" or "2G"; empty = kernel default
 	// RWLabel is the filesystem label from a root=LABEL=... (the rw device, iSCSI mode).
 	RWLabel string
+	// RootOther holds the other root= values (neither /dev/nfs nor LABEL=),
+	// in order. They are recorded, not acted on.
+	RootOther []string
 
 	// Misc.
 	RootDelay time.Duration // rootdelay= / nfsrootdelay=: bound on waiting for the root; 0 = keep trying
@@ -40,7 +43,10 @@ type Config struct {
 	Consoles  []string
 
 	// ISCSI holds every ISCSI_*/iscsi_*/rd.iscsi.*/netroot=iscsi: value found,
-	// keyed by the canonical upper-case open-iscsi name (ISCSI_TARGET_IP, ...).
+	// keyed by the canonical upper-case open-iscsi name (ISCSI_TARGET_IP, ...;
+	// see the ISCSI* constants; netroot= may also set ISCSI_LUN). A key
+	// present with "" is meaningful (ISCSI_TARGET_IP=: use the DHCP
+	// next-server). The environment is read first; the command line wins.
 	ISCSI map[string]string
 
 	// Sidus holds sidus.* options (sidus.format=empty, sidus.iscsi.fallback=...),

@@ -40,14 +40,18 @@ func Main() {
 
 // earlyMounts gives the init /proc, /sys, /dev and /run.
 func earlyMounts() {
-	for _, m := range []struct{ src, dst, fs, data string }{
-		{"proc", "/proc", "proc", ""},
-		{"sysfs", "/sys", "sysfs", ""},
-		{"devtmpfs", "/dev", "devtmpfs", "mode=0755"},
-		{"tmpfs", "/run", "tmpfs", "mode=0755,nosuid,nodev"},
+	for _, m := range []struct {
+		src, dst, fs string
+		flags        uintptr
+		data         string
+	}{
+		{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
 	} {
 		_ = os.MkdirAll(m.dst, 0o755)
-		if err := unix.Mount(m.src, m.dst, m.fs, unix.MS_NOSUID, m.data); err != nil && err != unix.EBUSY {
+		if err := unix.Mount(m.src, m.dst, m.fs, m.flags, m.data); err != nil && err != unix.EBUSY {
 			fmt.Fprintf(os.Stdout, "sidus: warning: mount %s: %v\n", m.dst, err)
 		}
 	}

@@ -44,8 +44,8 @@ func (r *Result) Report(stages []StageTiming, total float64, written []string) (
 	return json.MarshalIndent(rep, "", "  ")
 }
 
-func (b *booter) writeReport() {
-	written := []string{ReportPath}
+func (b *booter) writeReport(written []string) {
+	written = append(written, ReportPath)
 	if l := b.res.Lease; l != nil {
 		written = append(written, "/run/net-"+l.Device+".conf")
 	}

@@ -16,6 +16,8 @@ type System interface {
 	MkdirAll(path string) error
 	ReadFile(path string) ([]byte, error)
 	WriteFile(path string, data []byte, perm os.FileMode) error
+	// Remove removes a file or empty directory; a missing one is no error.
+	Remove(path string) error
 	// LoadModule loads one .ko with finit_module(2). A module that is
 	// already loaded or built in is not an error.
 	LoadModule(path string) error

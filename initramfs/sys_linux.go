@@ -30,6 +30,13 @@ func (s *LinuxSystem) WriteFile(path string, data []byte, perm os.FileMode) erro
 	return os.WriteFile(path, data, perm)
 }
 
+func (s *LinuxSystem) Remove(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 func (s *LinuxSystem) LoadModule(path string) error {
 	f, err := os.Open(path)
 	if err != nil {

@@ -253,7 +253,10 @@ var canonical = map[string]bool{
 // ParseNetroot. ok is false for keys that are not iSCSI parameters.
 func Canonicalize(key, value string) (canonKey string, ok bool) {
 	if key == "netroot" {
-		return "netroot", strings.HasPrefix(value, "iscsi:")
+		if strings.HasPrefix(value, "iscsi:") {
+			return "netroot", true
+		}
+		return "", false
 	}
 	if c, ok := aliases[strings.ToLower(key)]; ok {
 		return c, true

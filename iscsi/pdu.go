@@ -52,12 +52,12 @@ func (p *PDU) Opcode() byte { return p.BHS[0] & opMask }
 // Flags is byte 1 of the BHS.
 func (p *PDU) Flags() byte { return p.BHS[1] }
 
-func (p *PDU) u16(off int) uint16       { return binary.BigEndian.Uint16(p.BHS[off:]) }
-func (p *PDU) u32(off int) uint32       { return binary.BigEndian.Uint32(p.BHS[off:]) }
-func (p *PDU) put16(off int, v uint16)  { binary.BigEndian.PutUint16(p.BHS[off:], v) }
-func (p *PDU) put32(off int, v uint32)  { binary.BigEndian.PutUint32(p.BHS[off:], v) }
-func (p *PDU) dataSegmentLength() int   { return int(p.BHS[5])<<16 | int(p.BHS[6])<<8 | int(p.BHS[7]) }
-func (p *PDU) ITT() uint32              { return p.u32(16) }
+func (p *PDU) u16(off int) uint16      { return binary.BigEndian.Uint16(p.BHS[off:]) }
+func (p *PDU) u32(off int) uint32      { return binary.BigEndian.Uint32(p.BHS[off:]) }
+func (p *PDU) put16(off int, v uint16) { binary.BigEndian.PutUint16(p.BHS[off:], v) }
+func (p *PDU) put32(off int, v uint32) { binary.BigEndian.PutUint32(p.BHS[off:], v) }
+func (p *PDU) dataSegmentLength() int  { return int(p.BHS[5])<<16 | int(p.BHS[6])<<8 | int(p.BHS[7]) }
+func (p *PDU) ITT() uint32             { return p.u32(16) }
 func (p *PDU) setDataSegmentLength(n int) {
 	p.BHS[5], p.BHS[6], p.BHS[7] = byte(n>>16), byte(n>>8), byte(n)
 }

@@ -222,3 +222,25 @@ func run(dir string, argv ...string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Modules returns the .ko files (absolute paths) that loading names needs,
+// dependencies first and without duplicates, from modprobe --show-depends
+// on BaseDir. Modules built into the kernel are left out.
+func (k *KernelInfo) Modules(names ...string) ([]string, error) {
+	seen := map[string]bool{}
+	var kos []string
+	for _, n := range names {
+		out, err := run("", "modprobe", "-d", k.BaseDir, "-S", k.Version, "--show-depends", n)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "insmod" && !seen[f[1]] {
+				seen[f[1]] = true
+				kos = append(kos, f[1])
+			}
+		}
+	}
+	return kos, nil
+}

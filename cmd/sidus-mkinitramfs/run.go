@@ -131,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	c.opts.Log = stderr
 	if c.output == "-" {
-		s, err := image.Build(stdout, c.opts)
+		s, err := build(stdout, c.opts)
 		if err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-o %s: %w", c.output, err)
 	}
 	defer os.Remove(tmp.Name())
-	s, err := image.Build(tmp, c.opts)
+	s, err := build(tmp, c.opts)
 	if err != nil {
 		tmp.Close()
 		return err
@@ -162,6 +162,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	printSummary(stdout, c.output, s)
 	return nil
+}
+
+// build runs image.Build and names the flag behind an error where it can.
+func build(w io.Writer, o image.Options) (*image.Summary, error) {
+	s, err := image.Build(w, o)
+	var nf *image.ModuleNotFoundError
+	if errors.As(err, &nf) {
+		return nil, fmt.Errorf("-m %s: %w", nf.Name, err)
+	}
+	if err != nil && strings.HasPrefix(err.Error(), "kernel ") {
+		return nil, fmt.Errorf("-b %s, KVERSION %s: %w", o.BaseDir, o.KernelVersion, err)
+	}
+	return s, err
 }
 
 func printSummary(w io.Writer, output string, s *image.Summary) {

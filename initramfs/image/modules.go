@@ -94,6 +94,18 @@ func Closure(baseDir, kver string, required, optional []string) (*ModuleSet, err
 	return t.closure(required, optional)
 }
 
+// ModuleNotFoundError is returned by Closure and Build for a required module
+// that the kernel has neither as a module nor built in.
+type ModuleNotFoundError struct {
+	Name string // as requested
+	Dir  string // BASEDIR/lib/modules/KVER
+}
+
+func (e *ModuleNotFoundError) Error() string {
+	return fmt.Sprintf("module %q: not in %s (modules.dep or *.ko files) nor in its modules.builtin; check the name with modinfo -b BASEDIR -k KVER %s",
+		e.Name, e.Dir, e.Name)
+}
+
 // ModName returns the normalised module name of a module file path or name:
 // directory and .ko[.xz|.zst|.gz] suffix stripped, '-' replaced by '_'.
 func ModName(p string) string {
@@ -352,7 +364,7 @@ func (t *tree) closure(required, optional []string) (*ModuleSet, error) {
 		names := t.resolve(r.name)
 		if len(names) == 0 {
 			if r.required {
-				return nil, fmt.Errorf("module %q: not in %s (modules.dep or *.ko files) and not in modules.builtin; check the name with modinfo -k KVER", r.name, t.dir)
+				return nil, &ModuleNotFoundError{Name: r.name, Dir: t.dir}
 			}
 			if !slices.Contains(set.Missing, r.name) {
 				set.Missing = append(set.Missing, r.name)

@@ -124,7 +124,8 @@ func Kernel(t testing.TB, kver string, mods []Mod, index map[string]string, firm
 	base := t.TempDir()
 	dir := filepath.Join(base, "lib", "modules", kver)
 	for _, m := range mods {
-		write(t, filepath.Join(dir, m.Path), ELF(elf.ET_REL, "", m.Modinfo, nil), 0o644)
+		info := append([]string{"license=GPL", "vermagic=" + kver + " SMP mod_unload"}, m.Modinfo...)
+		write(t, filepath.Join(dir, m.Path), ELF(elf.ET_REL, "", info, nil), 0o644)
 	}
 	for name, text := range index {
 		write(t, filepath.Join(dir, name), []byte(text), 0o644)

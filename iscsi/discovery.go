@@ -1,0 +1,224 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Target is one target offered by SendTargets.
+type Target struct {
+	Name   string
+	Portal string // first TargetAddress the target advertised (host:port), or the discovery portal
+}
+
+// dialFunc is the seam for opening TCP connections (tests use loopback).
+var dialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// portalAddr normalises a portal to host:port using p.Port.
+func portalAddr(portal string, p Params) (string, error) {
+	h, port, err := splitPortal(portal, p.Port)
+	if err != nil {
+		return "", fmt.Errorf("iscsi portal %q: %w", portal, err)
+	}
+	return net.JoinHostPort(h, strconv.Itoa(port)), nil
+}
+
+// Discover runs a SendTargets=All discovery session on portal over plain
+// TCP in user space (no kernel support needed), with CHAP if p has
+// credentials. Login redirections are followed once.
+func Discover(ctx context.Context, portal string, p Params) ([]Target, error) {
+	addr, err := portalAddr(portal, p)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := discoverAt(ctx, addr, p)
+	var le *LoginError
+	if errors.As(err, &le) && le.Class == 1 && le.Redirect != "" {
+		if r := stripTPGT(le.Redirect); r != "" {
+			return discoverAt(ctx, r, p)
+		}
+	}
+	return ts, err
+}
+
+func discoverAt(ctx context.Context, addr string, p Params) ([]Target, error) {
+	conn, err := dialFunc(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("iscsi discovery: connecting to portal %s: %w; is the target (tgtd) running and reachable?", addr, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	t := NewStreamTransport(conn)
+	res, err := LoginOver(t, LoginOptions{
+		Initiator: p.Initiator, Portal: addr,
+		ISID:     isidFor(0xd15c),
+		Username: p.Username, Password: p.Password,
+		InUsername: p.InUsername, InPassword: p.InPassword,
+	})
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	text, err := sendTargets(t, res)
+	if err != nil {
+		return nil, ctxErr(ctx, fmt.Errorf("iscsi discovery at portal %s: %w", addr, err))
+	}
+	logout(t, res) // best effort
+	return parseSendTargets(text, addr), nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return err
+}
+
+// isidFor returns an ISID of type "random" (qualifier in the low bytes).
+func isidFor(q uint32) [6]byte {
+	return [6]byte{0x80, 0x53, 0x49, byte(q >> 16), byte(q >> 8), byte(q)} // 0x80 = random type, "SI" for SIDUS
+}
+
+// sendTargets runs one SendTargets=All text exchange, following
+// continuations, and returns the reassembled keys.
+func sendTargets(t Transport, res *LoginResult) (Text, error) {
+	const itt = 1
+	ttt := uint32(0xffffffff)
+	data := Text{{"SendTargets", "All"}}.Marshal()
+	var all []byte
+	for i := 0; i < 1024; i++ {
+		req := &PDU{Data: data}
+		req.BHS[0] = OpTextReq | opImmediate
+		req.BHS[1] = flagTransit // F
+		req.put32(16, itt)
+		req.put32(20, ttt)
+		req.put32(24, res.CmdSN)
+		req.put32(28, res.ExpStatSN)
+		if err := t.SendPDU(req); err != nil {
+			return nil, fmt.Errorf("sending SendTargets: %w", err)
+		}
+		rsp, err := t.RecvPDU()
+		if err != nil {
+			return nil, fmt.Errorf("waiting for SendTargets response: %w", err)
+		}
+		switch rsp.Opcode() {
+		case OpTextRsp:
+		case OpReject:
+			return nil, fmt.Errorf("target rejected SendTargets (reason 0x%02x)", rsp.BHS[2])
+		default:
+			return nil, fmt.Errorf("unexpected PDU opcode 0x%02x in answer to SendTargets", rsp.Opcode())
+		}
+		res.ExpStatSN = rsp.u32(24) + 1
+		all = append(all, rsp.Data...)
+		if rsp.Flags()&flagTransit != 0 && rsp.Flags()&flagContinue == 0 {
+			return ParseText(all)
+		}
+		ttt = rsp.u32(20)
+		data = nil
+	}
+	return nil, errors.New("SendTargets response never ended")
+}
+
+func logout(t Transport, res *LoginResult) {
+	req := &PDU{}
+	req.BHS[0] = OpLogoutReq | opImmediate
+	req.BHS[1] = flagTransit // reason 0: close the session
+	req.put32(16, 2)
+	req.put32(24, res.CmdSN)
+	req.put32(28, res.ExpStatSN)
+	if t.SendPDU(req) == nil {
+		t.RecvPDU()
+	}
+}
+
+func stripTPGT(addr string) string {
+	if i := strings.LastIndex(addr, ","); i >= 0 {
+		addr = addr[:i]
+	}
+	return addr
+}
+
+// parseSendTargets turns TargetName/TargetAddress keys into targets.
+func parseSendTargets(t Text, discoveryPortal string) []Target {
+	var out []Target
+	for _, kv := range t {
+		switch kv.Key {
+		case "TargetName":
+			out = append(out, Target{Name: kv.Value, Portal: discoveryPortal})
+		case "TargetAddress":
+			if len(out) == 0 {
+				continue
+			}
+			last := &out[len(out)-1]
+			if last.Portal != discoveryPortal {
+				continue // keep the first advertised address
+			}
+			a := stripTPGT(kv.Value)
+			if h, _, err := net.SplitHostPort(a); err == nil {
+				if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+					last.Portal = a
+				}
+			}
+		}
+	}
+	return out
+}
+
+// SelectTarget picks the target to log in to when ISCSI_TARGET_NAME is not
+// set: the one whose name ends with the client IP (SIDUS names each node's
+// target after its address, e.g. iqn.2013-04.zone.sidus.target:10.0.2.15),
+// else the only target offered, else an error listing them.
+func SelectTarget(targets []Target, clientIP string) (Target, error) {
+	var names []string
+	var match []Target
+	for _, t := range targets {
+		names = append(names, t.Name)
+		if clientIP != "" && endsWithIP(t.Name, clientIP) {
+			match = append(match, t)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return match[0], nil
+	case len(match) > 1:
+		return Target{}, fmt.Errorf("several iscsi targets end with client IP %s: %s; set ISCSI_TARGET_NAME", clientIP, strings.Join(namesOf(match), ", "))
+	case len(targets) == 1:
+		return targets[0], nil
+	case len(targets) == 0:
+		return Target{}, errors.New("iscsi discovery: the portal offers no targets to this initiator (check the target's ACLs)")
+	}
+	return Target{}, fmt.Errorf("iscsi discovery: no target name ends with client IP %q among %s; set ISCSI_TARGET_NAME", clientIP, strings.Join(names, ", "))
+}
+
+func namesOf(ts []Target) []string {
+	var s []string
+	for _, t := range ts {
+		s = append(s, t.Name)
+	}
+	return s
+}
+
+// endsWithIP reports whether name ends with ip at a boundary, so that
+// ...:10.0.2.15 matches 10.0.2.15 but ...:110.0.2.15 does not.
+func endsWithIP(name, ip string) bool {
+	if !strings.HasSuffix(name, ip) {
+		return false
+	}
+	rest := name[:len(name)-len(ip)]
+	if rest == "" {
+		return true
+	}
+	c := rest[len(rest)-1]
+	return !(c >= '0' && c <= '9' || c == '.' || c >= 'a' && c <= 'f' && strings.Contains(ip, ":"))
+}
