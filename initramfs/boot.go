@@ -331,23 +331,27 @@ func (b *booter) premount() error {
 		b.res.UpperDev = dev
 		return nil
 	default:
-		data := "mode=0755"
-		if b.cfg.TmpfsSize != "" {
-			data += ",size=" + b.cfg.TmpfsSize
-		}
-		if err := b.sys.Mount("tmpfs", rw, "tmpfs", 0, data); err != nil {
-			return fmt.Errorf("mount tmpfs at %s (%s): %w; check aufs=tmpfs:SIZE", rw, data, err)
-		}
-		b.res.UpperDev = "tmpfs"
-		b.log.Printf("tmpfs at %s (%s)", rw, data)
-		return nil
+		dev, err := b.mountTmpfs()
+		b.res.UpperDev = dev
+		return err
 	}
 }
 
-// attachISCSI mounts the iSCSI LUN at /rw; see iscsi.go.
-var attachISCSI = func(b *booter) (string, error) {
-	return "", errors.New("aufs=iscsi: this build has no iSCSI support")
+func (b *booter) mountTmpfs() (string, error) {
+	rw := overlay.Default.RW
+	data := "mode=0755"
+	if b.cfg.TmpfsSize != "" {
+		data += ",size=" + b.cfg.TmpfsSize
+	}
+	if err := b.sys.Mount("tmpfs", rw, "tmpfs", 0, data); err != nil {
+		return "", fmt.Errorf("mount tmpfs at %s (%s): %w; check aufs=tmpfs:SIZE", rw, data, err)
+	}
+	b.log.Printf("tmpfs at %s (%s)", rw, data)
+	return "tmpfs", nil
 }
+
+// attachISCSI mounts the iSCSI LUN at /rw; see iscsi.go.
+var attachISCSI func(b *booter) (string, error)
 
 func (b *booter) union() error {
 	fs, err := b.sys.ReadFile("/proc/filesystems")

@@ -12,6 +12,7 @@ package initramfs
 
 import (
 	"fmt"
+	"github.com/sidus-go/sidus/iscsi"
 	"net"
 	"slices"
 	"sort"
@@ -37,47 +38,25 @@ var BreakStages = []string{StageModules, StageNetwork, StageNFS, StagePremount, 
 // breakAliases maps other accepted break= names to a stage.
 var breakAliases = map[string]string{"bottom": StageInit}
 
-// Canonical keys of Config.ISCSI (open-iscsi / initramfs-tools names).
+// Canonical keys of Config.ISCSI (open-iscsi / initramfs-tools names); the
+// iscsi package holds the one table of names and aliases.
 const (
-	ISCSIInitiator   = "ISCSI_INITIATOR"
-	ISCSITargetName  = "ISCSI_TARGET_NAME"
-	ISCSITargetIP    = "ISCSI_TARGET_IP" // present with "" value: use the DHCP next-server
-	ISCSITargetPort  = "ISCSI_TARGET_PORT"
-	ISCSITargetGroup = "ISCSI_TARGET_GROUP"
-	ISCSIUsername    = "ISCSI_USERNAME"
-	ISCSIPassword    = "ISCSI_PASSWORD"
-	ISCSIInUsername  = "ISCSI_IN_USERNAME"
-	ISCSIInPassword  = "ISCSI_IN_PASSWORD"
-	ISCSILUN         = "ISCSI_LUN" // only from netroot=iscsi:...:<lun>:...
+	ISCSIInitiator   = iscsi.KeyInitiator
+	ISCSITargetName  = iscsi.KeyTargetName
+	ISCSITargetIP    = iscsi.KeyTargetIP // present with "" value: use the DHCP next-server
+	ISCSITargetPort  = iscsi.KeyTargetPort
+	ISCSITargetGroup = iscsi.KeyTargetGroup
+	ISCSIUsername    = iscsi.KeyUsername
+	ISCSIPassword    = iscsi.KeyPassword
+	ISCSIInUsername  = iscsi.KeyInUsername
+	ISCSIInPassword  = iscsi.KeyInPassword
+	ISCSILUN         = iscsi.KeyLUN // only from netroot=iscsi:...:<lun>:...
 )
-
-// iscsiParams is the one table of iSCSI parameter names. Each canonical
-// name is also accepted in lower case (iscsi_target_ip) and under its
-// dracut name.
-var iscsiParams = []struct{ canon, dracut string }{
-	{ISCSIInitiator, "rd.iscsi.initiator"},
-	{ISCSITargetName, "rd.iscsi.target.name"},
-	{ISCSITargetIP, "rd.iscsi.target.ip"},
-	{ISCSITargetPort, "rd.iscsi.target.port"},
-	{ISCSITargetGroup, "rd.iscsi.target.group"},
-	{ISCSIUsername, "rd.iscsi.username"},
-	{ISCSIPassword, "rd.iscsi.password"},
-	{ISCSIInUsername, "rd.iscsi.in.username"},
-	{ISCSIInPassword, "rd.iscsi.in.password"},
-	{ISCSILUN, ""},
-}
 
 // iscsiCanonical returns the canonical name of an iSCSI parameter name.
 func iscsiCanonical(name string) (string, bool) {
-	if name == "" {
-		return "", false
-	}
-	for _, p := range iscsiParams {
-		if name == p.canon || name == strings.ToLower(p.canon) || name == p.dracut {
-			return p.canon, true
-		}
-	}
-	return "", false
+	c, ok := iscsi.Canonicalize(name, "")
+	return c, ok && c != "netroot"
 }
 
 // sidusOptions is the one table of sidus.KEY=VALUE options and their values.

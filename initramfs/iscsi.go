@@ -1,0 +1,149 @@
+package initramfs
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/sidus-go/sidus/initramfs/layout"
+	"github.com/sidus-go/sidus/iscsi"
+	"github.com/sidus-go/sidus/iscsi/fslabel"
+	"github.com/sidus-go/sidus/overlay"
+)
+
+// DefaultRWLabel is the label of the writable layer when no root=LABEL= is
+// given, as in the seed's iscsi pxelinux label.
+const DefaultRWLabel = "ISCSI"
+
+// iscsiLogin and findLabel are the seams of the iSCSI stage.
+var (
+	iscsiLogin = iscsi.Login
+	findLabel  = func(devs []string, label string) (string, map[string]string, error) {
+		return fslabel.Find(devs, label, fslabel.OpenFile)
+	}
+	readFSType = func(dev string) (string, error) {
+		r, c, err := fslabel.OpenFile(dev)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		t, _, err := fslabel.Read(r)
+		return t, err
+	}
+)
+
+func init() { attachISCSI = (*booter).iscsi }
+
+// iscsiParams merges the root-only conf file the packer may add (secrets
+// need not be on /proc/cmdline) with the command line, which wins, and
+// fills the SIDUS defaults: the portal is the DHCP next-server, the target
+// name is discovered by this client's IP, the initiator derives from the MAC.
+func (b *booter) iscsiParams() (iscsi.Params, error) {
+	kv := map[string]string{}
+	if data, err := b.sys.ReadFile("/" + layout.ISCSIConf); err == nil {
+		conf, err := iscsi.ReadConf(strings.NewReader(string(data)))
+		if err != nil {
+			return iscsi.Params{}, fmt.Errorf("%s: %w", layout.ISCSIConf, err)
+		}
+		for k, v := range conf {
+			kv[k] = v
+		}
+	}
+	for k, v := range b.cfg.ISCSI {
+		if v != "" || kv[k] == "" {
+			kv[k] = v
+		}
+	}
+	p, err := iscsi.ParseParams(kv)
+	if err != nil {
+		return p, err
+	}
+	var clientIP, hostname, mac, server string
+	if l := b.res.Lease; l != nil {
+		clientIP, hostname = ipStr(l.IP), l.Hostname
+		server = ipStr(l.NextServer)
+		if server == "" {
+			server = ipStr(l.ServerID)
+		}
+		if links, err := b.sys.Net().Links(); err == nil {
+			for _, k := range links {
+				if k.Name == l.Device {
+					mac = k.MAC
+				}
+			}
+		}
+	}
+	p = p.Expand(clientIP, hostname, mac)
+	if len(p.Portals) == 0 {
+		if server == "" {
+			return p, errors.New("ISCSI_TARGET_IP is empty and DHCP gave no next-server: set ISCSI_TARGET_IP=PORTAL")
+		}
+		p = p.WithDefaultPortal(server)
+	}
+	return p, nil
+}
+
+// iscsi logs in to this node's LUN and mounts the filesystem labelled
+// root=LABEL= (default ISCSI) at /rw. sidus.iscsi.fallback says what to
+// do while the target is down: wait (default, with progress), tmpfs (boot
+// without persistence) or fail.
+func (b *booter) iscsi() (string, error) {
+	p, err := b.iscsiParams()
+	if err != nil {
+		return "", err
+	}
+	label := b.cfg.RWLabel
+	if label == "" {
+		label = DefaultRWLabel
+	}
+	fallback := b.cfg.Sidus["iscsi.fallback"]
+	b.log.Printf("iSCSI: %s", p)
+	start := time.Now()
+	var sess *iscsi.Session
+	for attempt := 0; ; attempt++ {
+		sess, err = iscsiLogin(b.ctx, p, func(f string, a ...any) { b.log.Printf("iSCSI: "+f, a...) })
+		if err == nil {
+			break
+		}
+		if iscsi.IsAuthFailure(err) || fallback == "fail" {
+			return "", err
+		}
+		if fallback == "tmpfs" {
+			b.log.Printf("WARNING: iSCSI login failed: %v", err)
+			b.log.Printf("WARNING: sidus.iscsi.fallback=tmpfs: booting on a tmpfs; NOTHING WRITTEN ON THIS NODE WILL PERSIST")
+			b.res.Upper = UpperTmpfs
+			return b.mountTmpfs()
+		}
+		if b.ctx.Err() != nil {
+			return "", b.ctx.Err()
+		}
+		wait := backoff(attempt, 30*time.Second, rand.Float64())
+		b.log.Printf("iSCSI login: attempt %d (%s so far): %v; retrying in %.1fs (is the target up? sidus.iscsi.fallback=tmpfs boots without it)",
+			attempt+1, time.Since(start).Round(time.Second), err, wait.Seconds())
+		if err := b.sys.Sleep(b.ctx, wait); err != nil {
+			return "", err
+		}
+	}
+	b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
+	if err := b.sys.MkdirAll("/run/sidus"); err == nil {
+		if err := sess.WriteState("/run/sidus"); err != nil {
+			b.log.Printf("warning: %v", err)
+		}
+	}
+	dev, found, err := findLabel(sess.Devices, label)
+	if err != nil {
+		return "", fmt.Errorf("root=LABEL=%s: no filesystem with that label on %s (found: %v): %w; label the LUN's filesystem (e2label DEV %s)", label, sess.Target, found, err, label)
+	}
+	fstype, err := readFSType(dev)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", dev, err)
+	}
+	rw := overlay.Default.RW
+	if err := b.sys.Mount(dev, rw, fstype, 0, ""); err != nil {
+		return "", fmt.Errorf("mount %s (%s, LABEL=%s) at %s: %w; run fsck on the LUN from the server", dev, fstype, label, rw, err)
+	}
+	b.log.Printf("mounted %s (%s, LABEL=%s) at %s", dev, fstype, label, rw)
+	return dev + " " + sess.Target, nil
+}
