@@ -7,13 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/sidus-go/sidus/initramfs/layout"
+	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/overlay"
 )
 
@@ -72,41 +73,58 @@ func Boot(ctx context.Context, cfg *Config, sys System, h Handover, log *Logger)
 }
 
 type booter struct {
-	ctx context.Context
-	cfg *Config
-	sys System
-	h   Handover
-	log *Logger
-	res *Result
+	kmods *kmod.Index
+	kload kmod.Loader
+	ctx   context.Context
+	cfg   *Config
+	sys   System
+	h     Handover
+	log   *Logger
+	res   *Result
 }
 
 func (b *booter) modules() error {
-	data, err := b.sys.ReadFile("/" + layout.LoadOrder)
-	if errors.Is(err, os.ErrNotExist) {
-		b.log.Printf("no %s in the image: relying on built-in drivers", layout.LoadOrder)
+	ix, err := kmod.Open(b.sys.ReadFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		b.log.Printf("no modules in the image: relying on built-in drivers")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	var failed []string
-	for _, p := range strings.Fields(string(data)) {
-		t0 := time.Now()
-		err := b.sys.LoadModule("/" + p)
-		if d := time.Since(t0); d > 250*time.Millisecond {
-			b.log.Printf("slow module: %s took %.3fs", p, d.Seconds())
-		}
-		if err != nil {
-			// A driver for hardware this node lacks may refuse to load;
-			// the stages that need a module will say what is missing.
-			failed = append(failed, p)
-			b.log.Printf("warning: %v", err)
-			continue
-		}
-		b.res.Modules++
+	if ix.Note != "" {
+		b.log.Printf("warning: %s", ix.Note)
 	}
-	b.log.Printf("loaded %d modules, %d failed", b.res.Modules, len(failed))
+	b.kmods, b.kload = ix, kmod.Loader{Load: b.loadModule, Done: map[string]error{}}
+	// Bus drivers and NFS first; then the NIC drivers whose aliases match
+	// the devices those buses show (as udev would), nothing else.
+	b.loadModules(func() ([]string, error) { return kmod.Modaliases(os.DirFS("/sys")) }, kmod.GroupBoot)
 	return nil
+}
+
+// loadModules loads groups (and, with readAliases, the matching hardware
+// drivers) and logs what failed: a driver for hardware this node lacks
+// may refuse to load, and the stage that needs a module says what is
+// missing.
+func (b *booter) loadModules(readAliases func() ([]string, error), groups ...string) {
+	if b.kmods == nil {
+		return
+	}
+	n, failed := b.kmods.LoadForHardware(b.kload, readAliases, groups...)
+	for _, e := range failed {
+		b.log.Printf("warning: %v", e)
+	}
+	b.res.Modules += n
+	b.log.Printf("loaded %d modules (%s), %d failed", n, strings.Join(groups, ","), len(failed))
+}
+
+func (b *booter) loadModule(p string) error {
+	t0 := time.Now()
+	err := b.sys.LoadModule(p)
+	if d := time.Since(t0); d > 250*time.Millisecond {
+		b.log.Printf("slow module: %s took %.3fs", p, d.Seconds())
+	}
+	return err
 }
 
 // linkWait bounds the wait for the boot NIC to appear.

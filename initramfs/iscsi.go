@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
 	"github.com/sidus-go/sidus/iscsi/fslabel"
@@ -94,6 +95,7 @@ func (b *booter) iscsi() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	b.loadModules(nil, kmod.GroupISCSI)
 	label := b.cfg.RWLabel
 	if label == "" {
 		label = DefaultRWLabel

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sidus-go/sidus/initramfs/image"
+	"github.com/sidus-go/sidus/initramfs/kmod"
+	"github.com/sidus-go/sidus/initramfs/layout"
 )
 
 const usage = `usage: sidus-mkinitramfs [flags] -o OUTPUT KVERSION
@@ -23,8 +25,10 @@ firmware (BASEDIR/lib/firmware) and the static sidus-init into a newc cpio.
               dependencies; each must exist (as a module or built in), else
               it is an error. -m -MOD drops MOD from the default set;
               -m -DEFAULT drops the whole default set. May be repeated.
-              Default set (each kept only if the kernel has it):
+              Default set (each kept only if the kernel has it), by the
+              boot stage that loads it (hw: when a device matches):
               %s
+              -m extras are loaded at every boot (group boot).
   SOURCE_DATE_EPOCH, if set, is the mtime of every archive entry (else 0).
   -o - writes the image to standard output (the summary then goes to stderr).
 
@@ -54,7 +58,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("sidus-mkinitramfs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, usage, wrap(image.DefaultModules, 60, "              "))
+		fmt.Fprintf(stderr, usage, defaultsUsage())
 		fs.PrintDefaults()
 	}
 	var (
@@ -90,7 +94,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.opts.KernelVersion = pos[0]
 
-	defaults := slices.Clone(image.DefaultModules)
+	defaults := image.DefaultNames()
 	for _, m := range mods {
 		switch {
 		case m == "-DEFAULT":
@@ -189,6 +193,7 @@ func printSummary(w io.Writer, output string, s *image.Summary) {
 	fmt.Fprintf(w, "%s: kernel %s\n", output, s.KernelVersion)
 	fmt.Fprintf(w, "  modules:    %d, %s (dependencies from %s)\n", len(s.Modules), size(s.ModulesSize), src)
 	fmt.Fprintf(w, "  load order: %s\n", strings.Join(names, " "))
+	fmt.Fprintf(w, "  groups:     %s (index %s)\n", groupCounts(s.Modules), layout.ModulesIndex)
 	if len(s.CompressedModules) > 0 {
 		fmt.Fprintf(w, "  compressed: %d module files packed as-is: %s\n", len(s.CompressedModules), strings.Join(s.CompressedModules, " "))
 	}
@@ -203,6 +208,47 @@ func printSummary(w io.Writer, output string, s *image.Summary) {
 		fmt.Fprintf(w, "  firmware not found under lib/firmware: %s\n", strings.Join(s.MissingFirmware, ", "))
 	}
 	fmt.Fprintf(w, "  size:       %s cpio, %s %s\n", size(s.Uncompressed), size(s.Compressed), s.Compression)
+}
+
+// groupCounts says how many packed modules each group has, e.g.
+// "boot 20, hw 15, iscsi 13".
+func groupCounts(mods []image.Module) string {
+	count := map[string]int{}
+	var groups []string
+	for _, m := range mods {
+		if count[m.Group] == 0 {
+			groups = append(groups, m.Group)
+		}
+		count[m.Group]++
+	}
+	slices.SortFunc(groups, func(a, b string) int { return kmod.GroupRank(a) - kmod.GroupRank(b) })
+	var parts []string
+	for _, g := range groups {
+		parts = append(parts, fmt.Sprintf("%s %d", g, count[g]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// defaultsUsage lists the default set by group for the usage text.
+func defaultsUsage() string {
+	const indent = "              "
+	var groups []string
+	byGroup := map[string][]string{}
+	for _, d := range image.DefaultModules {
+		if byGroup[d.Group] == nil {
+			groups = append(groups, d.Group)
+		}
+		byGroup[d.Group] = append(byGroup[d.Group], d.Name)
+	}
+	slices.SortStableFunc(groups, func(a, b string) int { return kmod.GroupRank(a) - kmod.GroupRank(b) })
+	var lines []string
+	for _, g := range groups {
+		lines = append(lines, wrap(append([]string{g + ":"}, byGroup[g]...), 60, indent+"  "))
+	}
+	return strings.Join(lines, "\n"+indent)
 }
 
 func size(n int64) string {

@@ -113,10 +113,10 @@ func TestParseModules(t *testing.T) {
 		m                  []string
 		wantMods, wantDefs []string
 	}{
-		{nil, nil, image.DefaultModules},
-		{[]string{"a,b", "c"}, []string{"a", "b", "c"}, image.DefaultModules},
+		{nil, nil, image.DefaultNames()},
+		{[]string{"a,b", "c"}, []string{"a", "b", "c"}, image.DefaultNames()},
 		{[]string{"-DEFAULT", "virtio_net"}, []string{"virtio_net"}, []string{}},
-		{[]string{"-btrfs,-xfs"}, nil, slices.DeleteFunc(slices.Clone(image.DefaultModules), func(s string) bool { return s == "btrfs" || s == "xfs" })},
+		{[]string{"-btrfs,-xfs"}, nil, slices.DeleteFunc(slices.Clone(image.DefaultNames()), func(s string) bool { return s == "btrfs" || s == "xfs" })},
 	} {
 		var args []string
 		for _, m := range tt.m {

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/initramfs/layout"
 )
 
@@ -41,8 +42,9 @@ type Options struct {
 	// Modules are packed in addition to Defaults; each must exist as a
 	// module or be built in.
 	Modules []string
-	// Defaults are packed if the kernel has them; nil means DefaultModules,
-	// an empty non-nil slice means none.
+	// Defaults are packed if the kernel has them; nil means
+	// DefaultNames(), an empty non-nil slice means none. Their groups come
+	// from DefaultModules (DefaultGroup); Modules are GroupBoot.
 	Defaults []string
 	// Compression is Zstd (when ""), Gzip or None.
 	Compression string
@@ -96,7 +98,8 @@ var applets = []string{"cat", "dmesg", "ip", "ls", "mount"}
 //   - compute the module closure of o.Defaults (optional) and o.Modules
 //     (required) in load order;
 //   - collect module files, their firmware, /init, the shell, the iSCSI
-//     file, dev/console and dev/null, and the load order file;
+//     file, dev/console and dev/null, the load order file and the modules
+//     index (groups, deps, modalias patterns; see assignGroups);
 //   - write them as a sorted newc cpio, with parents, through the compressor.
 func Build(w io.Writer, o Options) (*Summary, error) {
 	if o.Compression == "" {
@@ -117,7 +120,7 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 	}
 	defaults := o.Defaults
 	if defaults == nil {
-		defaults = DefaultModules
+		defaults = DefaultNames()
 	}
 
 	img := newTree(uint64(o.MTime))
@@ -161,6 +164,20 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 			len(s.CompressedModules), s.CompressedModules[0])
 	}
 	img.file(layout.LoadOrder, 0o644, []byte(order.String()))
+	for _, n := range assignGroups(set, defaults, o.Modules) {
+		fmt.Fprintf(logw, "note: %s is a NIC driver without modalias patterns (nor any in its dependencies): it will be loaded at every boot\n", n)
+	}
+	ix := &kmod.Index{}
+	for _, m := range set.Modules {
+		ix.Modules = append(ix.Modules, kmod.Module{
+			Name: m.Name, Group: m.Group, Path: path.Join(modDir, m.Path), Deps: m.Deps, Aliases: m.Aliases,
+		})
+	}
+	var index bytes.Buffer
+	if _, err := ix.WriteTo(&index); err != nil {
+		return nil, err
+	}
+	img.file(layout.ModulesIndex, 0o644, index.Bytes())
 
 	fwDir := filepath.Join(o.BaseDir, "lib", "firmware")
 	for _, m := range set.Modules {
@@ -281,4 +298,100 @@ func isBusybox(file string, data []byte) bool {
 		file = real
 	}
 	return strings.Contains(filepath.Base(file), "busybox") || bytes.Contains(data, []byte("BusyBox v"))
+}
+
+// assignGroups sets Group and Aliases of each module of set (see
+// layout.ModulesIndex). A module takes the earliest group (kmod.GroupRank)
+// of the roots whose closure holds it: a default name's DefaultGroup, boot
+// for extras. Aliases are kept for hw modules only; an hw root without any
+// inherits those of its hw dependencies (mlx4_en gets mlx4_core's PCI ids),
+// and one left without any is moved to boot, whose names it returns.
+func assignGroups(set *ModuleSet, defaults, extras []string) (noAlias []string) {
+	group := map[string]string{}
+	lower := func(n, g string) {
+		if cur, ok := group[n]; !ok || kmod.GroupRank(g) < kmod.GroupRank(cur) {
+			group[n] = g
+		}
+	}
+	roots := map[string]bool{}
+	for _, r := range defaults {
+		for _, n := range set.Roots[r] {
+			lower(n, DefaultGroup(r))
+			roots[n] = true
+		}
+	}
+	for _, r := range extras {
+		for _, n := range set.Roots[r] {
+			lower(n, kmod.GroupBoot)
+			roots[n] = true
+		}
+	}
+	byName := map[string]*Module{}
+	for i := range set.Modules {
+		byName[set.Modules[i].Name] = &set.Modules[i]
+	}
+	propagate := func() {
+		// Dependents come after their dependencies: one backward pass.
+		for i := len(set.Modules) - 1; i >= 0; i-- {
+			m := set.Modules[i]
+			g, ok := group[m.Name]
+			if !ok {
+				g = kmod.GroupBoot
+				group[m.Name] = g
+			}
+			for _, d := range m.Deps {
+				lower(d, g)
+			}
+		}
+	}
+	propagate()
+	aliases := map[string][]string{}
+	for _, m := range set.Modules {
+		if group[m.Name] == kmod.GroupHW {
+			aliases[m.Name] = m.Aliases
+		}
+	}
+	for _, m := range set.Modules {
+		if group[m.Name] != kmod.GroupHW || !roots[m.Name] || len(m.Aliases) > 0 {
+			continue
+		}
+		var inherited []string
+		seen := map[string]bool{}
+		var walk func(n string)
+		walk = func(n string) {
+			for _, d := range byName[n].Deps {
+				if seen[d] {
+					continue
+				}
+				seen[d] = true
+				walk(d)
+				if group[d] == kmod.GroupHW {
+					for _, a := range byName[d].Aliases {
+						if !slices.Contains(inherited, a) {
+							inherited = append(inherited, a)
+						}
+					}
+				}
+			}
+		}
+		walk(m.Name)
+		if len(inherited) == 0 {
+			noAlias = append(noAlias, m.Name)
+			group[m.Name] = kmod.GroupBoot
+			continue
+		}
+		aliases[m.Name] = inherited
+	}
+	if len(noAlias) > 0 {
+		propagate()
+	}
+	for i := range set.Modules {
+		m := &set.Modules[i]
+		m.Group = group[m.Name]
+		m.Aliases = nil
+		if m.Group == kmod.GroupHW {
+			m.Aliases = aliases[m.Name]
+		}
+	}
+	return noAlias
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/image/imagetest"
+	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/u-root/mkuimage/cpio"
 	itest "github.com/u-root/mkuimage/uimage/initramfs/test"
@@ -118,12 +119,25 @@ func TestContents(t *testing.T) {
 			} {
 				wantOrder += md + p + "\n"
 			}
+			wantIndex := "# sidus-go modules index: module NAME GROUP PATH [DEP ...] / alias NAME PATTERN\n" +
+				"module virtio_ring boot " + md + "kernel/drivers/virtio/virtio_ring.ko\n" +
+				"module virtio boot " + md + "kernel/drivers/virtio/virtio.ko virtio_ring\n" +
+				"module virtio_pci boot " + md + "kernel/drivers/virtio/virtio_pci.ko virtio_ring virtio\n" +
+				"module failover hw " + md + "kernel/net/core/failover.ko\n" +
+				"module net_failover hw " + md + "kernel/drivers/net/net_failover.ko failover\n" +
+				"module virtio_net hw " + md + "kernel/drivers/net/virtio_net.ko virtio_ring virtio failover net_failover\n" +
+				"alias virtio_net virtio:d00000001v*\n" +
+				"module crc32c_intel iscsi " + md + "kernel/arch/x86/crypto/crc32c-intel.ko\n" +
+				"module libcrc32c iscsi " + md + "kernel/lib/libcrc32c.ko crc32c_intel\n" +
+				"module xfs iscsi " + md + "kernel/fs/xfs/xfs.ko libcrc32c\n" +
+				"module fwnic boot " + md + "kernel/drivers/net/fwnic.ko\n"
 			initBin, _ := os.ReadFile(f.init)
 			iscsi, _ := os.ReadFile(f.iscsi)
 			for _, v := range []itest.ArchiveValidator{
 				itest.HasContent{Path: layout.Init, Content: string(initBin)},
 				imagetest.HasMode{Path: layout.Init, Mode: cpio.S_IFREG | 0o755},
 				itest.HasContent{Path: layout.LoadOrder, Content: wantOrder},
+				itest.HasContent{Path: layout.ModulesIndex, Content: wantIndex},
 				itest.HasDir{Path: "etc/sidus"},
 				itest.HasDir{Path: "lib/modules/" + testKver + "/kernel/drivers/virtio"},
 				itest.HasFile{Path: md + "kernel/drivers/net/virtio_net.ko"},
@@ -234,20 +248,29 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
-// TestRealKernel packs the default set from a real Debian kernel tree
-// (BASEDIR with lib/modules/KVER and depmod run) if one is present:
-// $SIDUS_KERNEL_ROOT, else /var/cache/sidus-go/kernel/root.
+// realKernel finds a real Debian kernel tree (BASEDIR with lib/modules/KVER
+// and depmod run): $SIDUS_KERNEL_ROOT, else /var/cache/sidus-go/kernel/root,
+// else /tmp/kdl/root. It skips the test if there is none.
+func realKernel(t *testing.T) (base, kver string) {
+	t.Helper()
+	roots := []string{"/var/cache/sidus-go/kernel/root", "/tmp/kdl/root"}
+	if env := os.Getenv("SIDUS_KERNEL_ROOT"); env != "" {
+		roots = []string{env}
+	}
+	for _, base := range roots {
+		kvers, _ := filepath.Glob(filepath.Join(base, "lib/modules/*/modules.dep"))
+		if len(kvers) > 0 {
+			return base, filepath.Base(filepath.Dir(kvers[0]))
+		}
+	}
+	t.Skipf("no kernel tree with modules.dep under %v", roots)
+	return "", ""
+}
+
+// TestRealKernel packs the default set from a real kernel tree, if present.
 func TestRealKernel(t *testing.T) {
-	base := os.Getenv("SIDUS_KERNEL_ROOT")
-	if base == "" {
-		base = "/var/cache/sidus-go/kernel/root"
-	}
-	kvers, _ := filepath.Glob(filepath.Join(base, "lib/modules/*/modules.dep"))
-	if len(kvers) == 0 {
-		t.Skipf("no kernel tree with modules.dep under %s", base)
-	}
-	kver := filepath.Base(filepath.Dir(kvers[0]))
-	set, err := Closure(base, kver, nil, DefaultModules)
+	base, kver := realKernel(t)
+	set, err := Closure(base, kver, nil, DefaultNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +303,96 @@ func TestRealKernel(t *testing.T) {
 		t.Errorf("%d records for %d modules", len(recs), len(s.Modules))
 	}
 	t.Logf("zstd image: %d modules (%d bytes), cpio %d bytes, compressed %d bytes", len(s.Modules), s.ModulesSize, s.Uncompressed, s.Compressed)
+}
+
+// TestRealKernelIndex builds an image from a real kernel tree and plans a
+// QEMU boot (virtio-net-pci NIC) from its modules index, as the init does.
+func TestRealKernelIndex(t *testing.T) {
+	base, kver := realKernel(t)
+	init := imagetest.WriteFile(t, "sidus-init", imagetest.ELF(elf.ET_EXEC, "", nil, nil), 0o755)
+	var log bytes.Buffer
+	img, s := build(t, Options{BaseDir: base, KernelVersion: kver, Init: init, Compression: None, Log: &log})
+	arch, err := cpio.ArchiveFromRecords(imagetest.Records(t, bytes.NewReader(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := arch.Get(layout.ModulesIndex)
+	if !ok {
+		t.Fatalf("no %s in the image", layout.ModulesIndex)
+	}
+	ix, err := kmod.ReadIndex(io.NewSectionReader(rec.ReaderAt, 0, int64(rec.FileSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Modules) != len(s.Modules) {
+		t.Errorf("index has %d modules, image %d", len(ix.Modules), len(s.Modules))
+	}
+	groups := map[string][]string{}
+	for _, m := range ix.Modules {
+		groups[m.Group] = append(groups[m.Group], m.Name)
+		if _, ok := arch.Get(m.Path); !ok {
+			t.Errorf("%s: %s not in the image", m.Name, m.Path)
+		}
+	}
+	t.Logf("%s: index %d bytes; groups %v; notes: %s", kver, rec.FileSize, groups, log.String())
+
+	// The init's two passes: before and after virtio_pci is loaded.
+	pci := "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00"
+	virtio := "virtio:d00000001v00001AF4"
+	check := func(plan []kmod.Module, want, not []string) {
+		t.Helper()
+		var got []string
+		pos := map[string]int{}
+		for i, m := range plan {
+			got = append(got, m.Name)
+			if _, dup := pos[m.Name]; dup {
+				t.Errorf("%s twice", m.Name)
+			}
+			pos[m.Name] = i
+		}
+		for i, m := range plan {
+			for _, d := range m.Deps {
+				if j, ok := pos[d]; !ok || j >= i {
+					t.Errorf("%s needs %s, not before it", m.Name, d)
+				}
+			}
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("plan lacks %s: %v", w, got)
+			}
+		}
+		for _, n := range not {
+			if slices.Contains(got, n) {
+				t.Errorf("plan has %s: %v", n, got)
+			}
+		}
+		t.Logf("plan: %d modules: %v", len(got), got)
+	}
+	boot := []string{"virtio_pci", "virtio_net", "nfsv4", "nfsv3", "overlay"}
+	iscsi := []string{"iscsi_tcp", "sd_mod", "xfs", "btrfs"}
+	check(ix.Plan([]string{kmod.GroupBoot}, []string{pci}), []string{"virtio_pci", "nfsv4", "nfsv3", "overlay"},
+		append([]string{"virtio_net", "mlx5_core"}, iscsi...))
+	check(ix.Plan([]string{kmod.GroupBoot}, []string{pci, virtio}), boot, append([]string{"mlx5_core"}, iscsi...))
+	check(ix.Plan([]string{kmod.GroupBoot, kmod.GroupISCSI}, []string{pci, virtio}), append(boot, iscsi...), []string{"mlx5_core"})
+	check(ix.Plan([]string{kmod.GroupBoot}, []string{"pci:v000015B3d00001017sv000015B3sd00000001bc02sc00i00"}),
+		[]string{"mlx5_core", "nfsv4"}, []string{"virtio_net", "xfs"})
+
+	// The same through LoadForHardware, with sysfs changing as the
+	// fake kernel loads virtio_pci.
+	var loaded []string
+	l := kmod.Loader{DryRun: func(p string) { loaded = append(loaded, ModName(p)) }, Done: map[string]error{}}
+	n, failed := ix.LoadForHardware(l, func() ([]string, error) {
+		if slices.Contains(loaded, "virtio_pci") {
+			return []string{pci, virtio}, nil
+		}
+		return []string{pci}, nil
+	}, kmod.GroupBoot)
+	if len(failed) > 0 || n != len(loaded) || !slices.Contains(loaded, "virtio_net") || slices.Contains(loaded, "xfs") {
+		t.Errorf("LoadForHardware: %d %v, failed %v", n, loaded, failed)
+	}
+	before := len(loaded)
+	if n, failed := ix.LoadForHardware(l, nil, kmod.GroupISCSI); len(failed) > 0 || n == 0 || !slices.Contains(loaded[before:], "iscsi_tcp") {
+		t.Errorf("iscsi stage: %d %v, failed %v", n, loaded[before:], failed)
+	}
 }

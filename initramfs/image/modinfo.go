@@ -18,6 +18,7 @@ type modinfo struct {
 	depends  []string // depends=a,b
 	softPre  []string // softdep=pre: a b post: c
 	firmware []string // firmware=dir/file.bin (one per entry)
+	aliases  []string // alias=pci:v00008086d000010D3sv*sd*bc*sc*i* (one per entry)
 }
 
 // readModinfo reads the .modinfo ELF section of a module file, decompressing
@@ -109,6 +110,10 @@ func parseModinfo(data []byte) *modinfo {
 		case "firmware":
 			if v = strings.TrimSpace(v); v != "" {
 				mi.firmware = append(mi.firmware, v)
+			}
+		case "alias":
+			if v = strings.TrimSpace(v); v != "" && !strings.ContainsAny(v, "\r\n") {
+				mi.aliases = append(mi.aliases, v)
 			}
 		}
 	}

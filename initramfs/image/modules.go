@@ -10,29 +10,69 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/sidus-go/sidus/initramfs/kmod"
 )
 
+// DefaultModule is an entry of the default module set: a module name and
+// the group (kmod.GroupBoot, GroupHW or GroupISCSI) of the boot stage that
+// needs it. A packed module takes the earliest group (boot < hw < iscsi) of
+// the roots that pull it in; -m extras are boot.
+type DefaultModule struct {
+	Name  string
+	Group string
+}
+
 // DefaultModules is the module set packed when the caller does not choose
-// one: the NIC drivers compute nodes use, the NFS client, overlayfs, the
-// iSCSI initiator stack, the disk and filesystem drivers for the iSCSI
-// writable layer, and crc32c. Each is kept only if the kernel has it (as a
-// module or built in); missing ones are reported, not fatal.
+// one, and the one place that says which boot stage needs each: the NIC
+// drivers compute nodes use (hw: loaded when a device matches one of their
+// modaliases), the NFS client, overlayfs and bus drivers (boot: every boot),
+// the iSCSI initiator stack, the disk and filesystem drivers for the iSCSI
+// writable layer, and crc32c (iscsi: loaded by the iSCSI stage). Each is
+// kept only if the kernel has it (as a module or built in); missing ones are
+// reported, not fatal.
 //
 // The order matters only for ties: roots are visited in this order, so NICs
 // load first, then NFS (v4 before v3), overlay, iSCSI, disks, filesystems.
-var DefaultModules = []string{
+var DefaultModules = []DefaultModule{
+	// Bus driver: virtio devices (virtio_net, ...) appear once it is loaded.
+	{"virtio_pci", kmod.GroupBoot},
 	// NICs.
-	"virtio_pci", "virtio_net",
-	"e1000", "e1000e", "igb", "igbvf", "ixgbe", "ixgbevf", "i40e", "iavf", "ice",
-	"bnx2", "bnx2x", "bnxt_en", "tg3", "be2net", "mlx4_en", "mlx5_core",
-	"vmxnet3", "ena", "gve", "hv_netvsc", "xen_netfront", "r8169",
+	{"virtio_net", kmod.GroupHW},
+	{"e1000", kmod.GroupHW}, {"e1000e", kmod.GroupHW}, {"igb", kmod.GroupHW}, {"igbvf", kmod.GroupHW},
+	{"ixgbe", kmod.GroupHW}, {"ixgbevf", kmod.GroupHW}, {"i40e", kmod.GroupHW}, {"iavf", kmod.GroupHW}, {"ice", kmod.GroupHW},
+	{"bnx2", kmod.GroupHW}, {"bnx2x", kmod.GroupHW}, {"bnxt_en", kmod.GroupHW}, {"tg3", kmod.GroupHW},
+	{"be2net", kmod.GroupHW}, {"mlx4_en", kmod.GroupHW}, {"mlx5_core", kmod.GroupHW},
+	{"vmxnet3", kmod.GroupHW}, {"ena", kmod.GroupHW}, {"gve", kmod.GroupHW}, {"hv_netvsc", kmod.GroupHW},
+	{"xen_netfront", kmod.GroupHW}, {"r8169", kmod.GroupHW},
 	// NFS root.
-	"nfs", "nfsv4", "nfsv3",
+	{"nfs", kmod.GroupBoot}, {"nfsv4", kmod.GroupBoot}, {"nfsv3", kmod.GroupBoot},
 	// Writable layer.
-	"overlay",
-	"iscsi_tcp", "libiscsi", "scsi_transport_iscsi", "sd_mod",
-	"ext4", "xfs", "btrfs",
-	"crc32c_generic", "libcrc32c",
+	{"overlay", kmod.GroupBoot},
+	{"iscsi_tcp", kmod.GroupISCSI}, {"libiscsi", kmod.GroupISCSI}, {"scsi_transport_iscsi", kmod.GroupISCSI}, {"sd_mod", kmod.GroupISCSI},
+	{"ext4", kmod.GroupISCSI}, {"xfs", kmod.GroupISCSI}, {"btrfs", kmod.GroupISCSI},
+	{"crc32c_generic", kmod.GroupISCSI}, {"libcrc32c", kmod.GroupISCSI},
+}
+
+// DefaultNames returns the names of DefaultModules, in order.
+func DefaultNames() []string {
+	out := make([]string, len(DefaultModules))
+	for i, d := range DefaultModules {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// DefaultGroup returns the group of a default-set name (as DefaultModules
+// says; '-' and '_' are the same), or kmod.GroupBoot for other names.
+func DefaultGroup(name string) string {
+	n := ModName(name)
+	for _, d := range DefaultModules {
+		if d.Name == n {
+			return d.Group
+		}
+	}
+	return kmod.GroupBoot
 }
 
 // Module is one kernel module packed into the image.
@@ -50,6 +90,12 @@ type Module struct {
 	Deps []string
 	// Firmware lists the modinfo firmware= entries (relative to lib/firmware).
 	Firmware []string
+	// Aliases lists the modinfo alias= entries (modalias patterns). In a
+	// Summary: the patterns written to the modules index (hw modules only).
+	Aliases []string
+	// Group is the boot stage that loads it (kmod.GroupBoot, GroupHW,
+	// GroupISCSI); set by Build, empty in a ModuleSet from Closure.
+	Group string
 }
 
 // Compressed reports whether the module file is compressed (.ko.xz, .ko.zst,
@@ -74,6 +120,10 @@ type ModuleSet struct {
 	// FromDep says whether dependencies came from modules.dep (true) or
 	// from each module's .modinfo depends= (false).
 	FromDep bool
+	// Roots maps each requested name that resolved to packed modules to
+	// those modules' names (usually itself; an alias such as crc32c may
+	// resolve to several).
+	Roots map[string][]string
 }
 
 // Closure computes the load-ordered closure of the named modules in
@@ -348,7 +398,7 @@ type closer struct {
 
 func (t *tree) closure(required, optional []string) (*ModuleSet, error) {
 	c := &closer{t: t, state: map[string]int{}, builtin: map[string]bool{}}
-	set := &ModuleSet{FromDep: t.deps != nil}
+	set := &ModuleSet{FromDep: t.deps != nil, Roots: map[string][]string{}}
 	type root struct {
 		name     string
 		required bool
@@ -374,6 +424,9 @@ func (t *tree) closure(required, optional []string) (*ModuleSet, error) {
 		for _, n := range names {
 			if err := c.visit(n, nil, false); err != nil {
 				return nil, err
+			}
+			if _, isMod := t.paths[n]; isMod && !slices.Contains(set.Roots[r.name], n) {
+				set.Roots[r.name] = append(set.Roots[r.name], n)
 			}
 		}
 	}
@@ -459,6 +512,6 @@ func (c *closer) visit(name string, stack []string, soft bool) error {
 		return fmt.Errorf("module %s: %w", name, err)
 	}
 	c.state[name] = 2
-	c.out = append(c.out, Module{Name: name, Path: p, Size: st.Size(), Deps: deps, Firmware: mi.firmware})
+	c.out = append(c.out, Module{Name: name, Path: p, Size: st.Size(), Deps: deps, Firmware: mi.firmware, Aliases: mi.aliases})
 	return nil
 }

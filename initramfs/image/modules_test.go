@@ -24,7 +24,7 @@ var fakeMods = []imagetest.Mod{
 	{Path: "kernel/drivers/virtio/virtio_pci.ko", Modinfo: []string{"depends=virtio,virtio_ring", "alias=pci:v00001AF4d*"}},
 	{Path: "kernel/net/core/failover.ko"},
 	{Path: "kernel/drivers/net/net_failover.ko", Modinfo: []string{"depends=failover"}},
-	{Path: "kernel/drivers/net/virtio_net.ko", Modinfo: []string{"depends=net_failover,virtio,virtio_ring"}},
+	{Path: "kernel/drivers/net/virtio_net.ko", Modinfo: []string{"depends=net_failover,virtio,virtio_ring", "alias=virtio:d00000001v*"}},
 	{Path: "kernel/lib/libcrc32c.ko", Modinfo: []string{"softdep=pre: crc32c", "depends="}},
 	{Path: "kernel/arch/x86/crypto/crc32c-intel.ko"},
 	{Path: "kernel/fs/xfs/xfs.ko", Modinfo: []string{"depends=libcrc32c"}},

@@ -12,6 +12,25 @@ const (
 	// (e.g. lib/modules/6.1.0-56-cloud-amd64/kernel/net/core/failover.ko),
 	// dependencies first. The init loads them in this order.
 	LoadOrder = "etc/sidus/modules.load"
+	// ModulesIndex describes the packed modules so the init loads only what
+	// this boot needs (package initramfs/kmod reads it; the packer writes it
+	// with kmod.Index.WriteTo). Text, one record per line, blank and '#'
+	// lines ignored:
+	//
+	//	module NAME GROUP PATH [DEP ...]
+	//	alias NAME PATTERN
+	//
+	// module records are in LoadOrder's order; PATH is as in LoadOrder; each
+	// DEP is a direct dependency listed on an earlier line. GROUP is boot
+	// (loaded every boot: NFS, overlay, bus drivers such as virtio_pci, -m
+	// extras), hw (NIC drivers and what they need: loaded when one of the
+	// module's alias patterns matches a device modalias from
+	// /sys/bus/*/devices/*/modalias, fnmatch-style) or iscsi (initiator,
+	// disks, filesystems: loaded by the iSCSI stage). alias records follow
+	// their module and give one modalias pattern each (rest of the line),
+	// e.g. "alias virtio_net virtio:d00000001v*". Without this file the init
+	// loads all of LoadOrder.
+	ModulesIndex = "etc/sidus/modules.index"
 	// FirmwareDir holds the firmware files the packed modules name.
 	FirmwareDir = "lib/firmware"
 	// Shell is the optional rescue shell (packer --shell), e.g. busybox.
