@@ -187,7 +187,11 @@ func (b *booter) waitLink(n Network) (string, error) {
 		dev, why := PickLink(links, b.cfg.BootIF, b.cfg.IP.Device)
 		if dev != "" {
 			b.log.Printf("boot NIC %s (%s)", dev, why)
-			return dev, n.Up(dev)
+			if err := n.Up(dev); err != nil {
+				return "", err
+			}
+			b.waitCarrier(n, dev)
+			return dev, nil
 		}
 		if time.Now().After(deadline) {
 			var names []string
@@ -204,6 +208,28 @@ func (b *booter) waitLink(n Network) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// carrierWait bounds the wait for the boot NIC's carrier: a DHCP
+// DISCOVER sent before the link is up is lost and costs a retry timeout.
+const carrierWait = 5 * time.Second
+
+func (b *booter) waitCarrier(n Network, dev string) {
+	for deadline := time.Now().Add(carrierWait); time.Now().Before(deadline); {
+		links, err := n.Links()
+		if err != nil {
+			return
+		}
+		for _, l := range links {
+			if l.Name == dev && l.Carrier {
+				return
+			}
+		}
+		if b.sys.Sleep(b.ctx, 20*time.Millisecond) != nil {
+			return
+		}
+	}
+	b.log.Printf("warning: %s has no carrier after %s; trying anyway (check the cable and the switch port)", dev, carrierWait)
 }
 
 // PickLink chooses the boot NIC: the BOOTIF MAC, else the ip= device, else
@@ -285,7 +311,9 @@ func (b *booter) nfs() error {
 	}
 	versions := []string{b.cfg.NFSVersion}
 	if b.cfg.NFSVersion == "" {
-		versions = []string{"4", "3"}
+		// Newest first: a bare vers=4 gets 4.0 from some servers (ganesha),
+		// whose open-owner sequencing is the weakest; v3 last.
+		versions = defaultNFSVersions
 	}
 	if err := b.sys.MkdirAll(overlay.Default.RO); err != nil {
 		return err
@@ -331,6 +359,9 @@ func ipStr(ip net.IP) string {
 	}
 	return ip.String()
 }
+
+// defaultNFSVersions are tried in turn when nfsroot= names no version.
+var defaultNFSVersions = []string{"4.2", "4.1", "3"}
 
 // msRdonly is MS_RDONLY.
 const msRdonly = 0x1
@@ -400,9 +431,22 @@ func (b *booter) handover() error {
 	}
 	written := b.prepareRoot(overlay.Default.Union)
 	b.writeReport(written)
+	if st, err := b.sys.ReadFile("/proc/self/status"); err == nil {
+		b.log.Printf("VmHWM=%s kB", peakRSS(string(st)))
+	}
 	b.log.Printf("handing over to %s on %s after %.3fs", init, overlay.Default.Union, b.log.Elapsed().Seconds())
 	return b.h.SwitchRoot(overlay.Default.Union, init, initArgs())
 }
 
 // initArgs are the arguments the kernel gave us, passed on unchanged.
 var initArgs = func() []string { return os.Args[1:] }
+
+// peakRSS returns the VmHWM figure (kB) of a /proc/PID/status text.
+func peakRSS(status string) string {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSuffix(strings.TrimSpace(v), " kB")
+		}
+	}
+	return "?"
+}

@@ -114,7 +114,7 @@ const seedTmpfs = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,r
 func TestBootSeedTmpfs(t *testing.T) {
 	f := newFake()
 	f.dhcpFails = 2
-	f.mountFail["/ro"] = 2
+	f.mountFail["/ro"] = 4 // the first attempt fails for all versions, then v4.2 fails once more
 	res, err := boot(t, f, seedTmpfs)
 	if err == nil || !strings.Contains(err.Error(), "exec stopped by test") {
 		t.Fatalf("Boot: %v, want the fake exec error", err)
@@ -139,7 +139,7 @@ func TestBootSeedTmpfs(t *testing.T) {
 		}
 		last += i + 1
 	}
-	if res.NFSVersion != "4" || res.Modules != 3 {
+	if res.NFSVersion != "4.1" || res.Modules != 3 {
 		t.Errorf("result: version %q modules %d", res.NFSVersion, res.Modules)
 	}
 	if c := f.files["/run/net-eth0.conf"]; !strings.Contains(c, "IPV4ADDR='10.0.0.5'") || !strings.Contains(c, "ROOTPATH='/srv/nfsroot/sidus'") {
@@ -166,7 +166,7 @@ func TestBootStaticIPNoDHCP(t *testing.T) {
 
 func TestBootNFSFallsBackToV3(t *testing.T) {
 	f := newFake()
-	f.mountFail["/ro"] = 1 // v4 refused once, v3 then works
+	f.mountFail["/ro"] = 2 // v4.2 and v4.1 refused, v3 then works
 	res, _ := boot(t, f, seedTmpfs)
 	if res.NFSVersion != "3" {
 		t.Errorf("NFS version %q, want 3 after v4 failed", res.NFSVersion)

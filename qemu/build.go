@@ -35,23 +35,37 @@ func ModuleRoot() (string, error) {
 
 var (
 	buildMu    sync.Mutex
-	buildCache = map[string]string{} // key → built file
+	buildCache = map[string]*buildEntry{}
 )
 
-// once runs build for key once per test process and caches its result.
+type buildEntry struct {
+	mu   sync.Mutex
+	path string
+}
+
+// once runs build for key once per test process and caches its result
+// (a failed build is retried next time). Builds of different keys may nest.
 func once(key string, build func() (string, error)) (string, error) {
 	buildMu.Lock()
-	defer buildMu.Unlock()
-	if p, ok := buildCache[key]; ok {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+	e := buildCache[key]
+	if e == nil {
+		e = &buildEntry{}
+		buildCache[key] = e
+	}
+	buildMu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.path != "" {
+		if _, err := os.Stat(e.path); err == nil {
+			return e.path, nil
 		}
 	}
 	p, err := build()
 	if err != nil {
 		return "", err
 	}
-	buildCache[key] = p
+	e.path = p
 	return p, nil
 }
 

@@ -233,7 +233,11 @@ func (l *Lab) Taps() []string {
 }
 
 // MAC returns a fixed MAC address for the node on tap i.
-func (l *Lab) MAC(i int) string { return fmt.Sprintf("52:54:00:77:00:%02x", i+0x10) }
+func (l *Lab) MAC(i int) string { return LabMAC(i) }
+
+// LabMAC is the MAC address of the VM on tap i, known before the lab starts
+// (for LabOptions.Hosts).
+func LabMAC(i int) string { return fmt.Sprintf("52:54:00:77:00:%02x", i+0x10) }
 
 // NetDev returns a tap NetDev for tap i with MAC(i).
 func (l *Lab) NetDev(i int) NetDev { return NetDev{Tap: l.Tap(i), MAC: l.MAC(i)} }

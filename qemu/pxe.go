@@ -69,3 +69,9 @@ func PXEDir(dir, kernel, initrd, defaultCfg string, perMAC map[string]string) er
 func PXEMACFile(mac string) string {
 	return "01-" + strings.ToLower(strings.NewReplacer(":", "-").Replace(mac))
 }
+
+// SerialConsole turns a seed APPEND line (console=tty1) into one for the
+// serial console the harness reads.
+func SerialConsole(appendLine string) string {
+	return strings.Replace(strings.TrimSpace(appendLine), "console=tty1", "console=ttyS0", 1)
+}

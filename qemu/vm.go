@@ -1,8 +1,8 @@
 package qemu
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
