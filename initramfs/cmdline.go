@@ -427,6 +427,9 @@ func validTmpfsSize(s string) bool {
 
 func (c *Config) parseSidus(key, v string) error {
 	name := strings.TrimPrefix(key, "sidus.")
+	if name == "test" || strings.HasPrefix(name, "test.") {
+		return nil // sidus.test*: reserved for the booted root (the test harness's root reads them)
+	}
 	for _, o := range sidusOptions {
 		if o.key != name {
 			continue

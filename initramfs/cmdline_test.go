@@ -465,3 +465,15 @@ func TestBreakStagesMatchBoot(t *testing.T) {
 		}
 	}
 }
+
+// sidus.test* words belong to the booted root (the e2e test root reads
+// them); the init must not reject them as unknown sidus options.
+func TestParseIgnoresSidusTestWords(t *testing.T) {
+	c, err := Parse("root=/dev/nfs sidus.test=hold sidus.test.report=/proc/cpuinfo,/etc/hostname", nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(c.Sidus) != 0 {
+		t.Errorf("Sidus = %v, want none recorded", c.Sidus)
+	}
+}

@@ -41,8 +41,9 @@ func (l *Logger) Printf(format string, args ...any) {
 	for _, line := range strings.Split(msg, "\n") {
 		fmt.Fprintf(l.console, "sidus: %s\n", line)
 		if l.kmsg != nil {
-			// One write per record; <6> is KERN_INFO.
-			fmt.Fprintf(l.kmsg, "<6>sidus: %s\n", line)
+			// One write per record. <7> (KERN_DEBUG) keeps it in dmesg without
+			// printing every line on the console a second time.
+			fmt.Fprintf(l.kmsg, "<7>sidus: %s\n", line)
 		}
 	}
 }

@@ -1,0 +1,389 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidus-go/sidus/qemu"
+)
+
+// The iSCSI persistence mode (aufs=iscsi) against tgtd in the lab: one
+// ext4 LUN per client, each target named after its client's IP, as the
+// seed's SIDUS server sets them up.
+
+const (
+	iqnPrefix = "iqn.2013-04.zone.sidus.target:"
+	rwLabel   = "ISCSI"
+	lunMB     = 64
+	// deadPortal is an address on the lab's segment that nobody answers.
+	deadPortal = "192.168.77.2"
+)
+
+// iscsiRootInit wraps the test root's /sbin/init: sidus.test.iscsi=ACTION[,ACTION]
+// runs before it, with "SIDUS-ITEST: " lines:
+//
+//	write500   write /data/f0../data/f499 ("sidus-file-N"), sync
+//	check500   count the intact files: "check500 ok=N bad=M"
+//	powercut   write /data/powercut, sync, say "synced" (the test then kills QEMU)
+//	checkcut   report /data/powercut
+//
+// and, for every boot, the iSCSI session seen from the root (sysfs state).
+const iscsiRootInit = `#!/bin/sh
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
+[ -r /proc/uptime ] || mount -t proc proc /proc
+[ -d /sys/kernel ] || mount -t sysfs sysfs /sys
+[ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
+say() { echo "SIDUS-ITEST: $*"; }
+act=
+for w in $(cat /proc/cmdline); do
+	case "$w" in sidus.test.iscsi=*) act="${w#sidus.test.iscsi=}" ;; esac
+done
+for s in /sys/class/iscsi_session/session*; do
+	[ -d "$s" ] || continue
+	say "session $(basename $s) state=$(cat $s/state 2>/dev/null) target=$(cat $s/targetname 2>/dev/null)"
+done
+for a in $(echo "$act" | tr , ' '); do
+	case "$a" in
+	write500)
+		mkdir -p /data
+		i=0
+		while [ $i -lt 500 ]; do echo "sidus-file-$i" >/data/f$i; i=$((i+1)); done
+		sync
+		say "write500 done files=$(ls /data | grep -c '^f')"
+		;;
+	check500)
+		ok=0 bad=0 i=0
+		while [ $i -lt 500 ]; do
+			if [ "$(cat /data/f$i 2>/dev/null)" = "sidus-file-$i" ]; then ok=$((ok+1)); else bad=$((bad+1)); fi
+			i=$((i+1))
+		done
+		say "check500 ok=$ok bad=$bad"
+		;;
+	powercut)
+		mkdir -p /data
+		echo "synced-before-power-cut" >/data/powercut
+		sync
+		say "powercut synced"
+		;;
+	checkcut)
+		say "checkcut $(cat /data/powercut 2>/dev/null || echo '<missing>')"
+		;;
+	esac
+done
+say "mounts $(grep -E ' /(rw|ro)? ' /proc/mounts | tr '\n' ';')"
+exec /sbin/init.sidus-test
+`
+
+// iscsiRoot returns a test root whose /sbin/init is iscsiRootInit in
+// front of the standard one.
+func iscsiRoot(t *testing.T, e *iscsiEnv) string {
+	t.Helper()
+	dir := filepath.Join(e.dir, "root")
+	if err := qemu.TestRoot(dir); err != nil {
+		t.Fatal(err)
+	}
+	sbin := filepath.Join(dir, "sbin")
+	if err := os.Rename(filepath.Join(sbin, "init"), filepath.Join(sbin, "init.sidus-test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sbin, "init"), []byte(iscsiRootInit), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// iscsiInitrd builds an initrd.img-Sidus with conf packed as
+// /etc/iscsi.initramfs (the secrets stay off the command line).
+func iscsiInitrd(t *testing.T, e *iscsiEnv, name, conf string) string {
+	t.Helper()
+	p := filepath.Join(e.dir, name+".conf")
+	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := qemu.BuildInitrd(qemu.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: qemu.BusyboxPath,
+		ISCSIConf: p, Out: filepath.Join(e.dir, "initrd-"+name+".img")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// iscsiEnv is what the iSCSI boots share: kernel, initrd and build folder.
+type iscsiEnv struct {
+	kernel *qemu.KernelInfo
+	initrd string
+	dir    string
+}
+
+// iscsiBootTimeout bounds one boot under TCG up to the root's report.
+const iscsiBootTimeout = 150 * time.Second
+
+func iscsiSetup(t *testing.T) *iscsiEnv {
+	t.Helper()
+	qemu.Require(t)
+	e := &iscsiEnv{dir: t.TempDir()}
+	var err error
+	if e.kernel, err = qemu.Kernel(); err != nil {
+		t.Fatal(err)
+	}
+	if e.initrd, err = qemu.BuildInitrd(qemu.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: qemu.BusyboxPath}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func iscsiMatch(vm *qemu.VM, re string) bool {
+	r := regexp.MustCompile(re)
+	for _, l := range vm.Lines() {
+		if r.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+type iscsiNode struct {
+	name string
+	mac  string
+	ip   string
+}
+
+func (n iscsiNode) target() string { return iqnPrefix + n.ip }
+
+// iscsiBoot boots a node (tap 0, its own MAC) with the seed's iSCSI line
+// plus extra words, and an optional initrd.
+func iscsiBoot(t *testing.T, e *iscsiEnv, lab *qemu.Lab, n iscsiNode, initrdPath string, extra ...string) *qemu.VM {
+	t.Helper()
+	line := strings.Replace(strings.TrimSpace(qemu.SeedISCSILabel), "console=tty1", "console=ttyS0", 1) + " panic=-1"
+	if len(extra) > 0 {
+		line += " " + strings.Join(extra, " ")
+	}
+	o := qemu.Options{Kernel: e.kernel.Vmlinuz, Initrd: e.initrd, Append: line, NoReboot: true,
+		NetDevs: []qemu.NetDev{{Tap: lab.Tap(0), MAC: n.mac}}}
+	if initrdPath != "" {
+		o.Initrd = initrdPath
+	}
+	return qemu.Start(t, lab, o)
+}
+
+var premountRe = regexp.MustCompile(`sidus: stage premount: done in (\S+)s`)
+
+// expectISCSIRoot waits for a node booted on its LUN to finish (or hold)
+// and returns the premount (iSCSI) stage duration in seconds.
+func expectISCSIRoot(t *testing.T, vm *qemu.VM, n iscsiNode, hold bool, more ...string) float64 {
+	t.Helper()
+	res := []string{
+		`sidus: stage premount: done in`,
+		`sidus: handing over to /sbin/init`,
+		`SIDUS-ITEST: session session\d+ state=LOGGED_IN target=` + regexp.QuoteMeta(n.target()),
+	}
+	res = append(res, more...)
+	res = append(res,
+		`SIDUS-ROOT: mount / overlay rw,.*lowerdir=/ro,upperdir=/rw/upper`,
+		`SIDUS-ROOT: mount /rw ext4 rw`,
+		`SIDUS-ROOT: write / ok`,
+		`SIDUS-ROOT: file /run/sidus/iscsi-session ISCSI_TARGET_NAME='`+regexp.QuoteMeta(n.target())+`'.*ISCSI_SID=\d+`)
+	if hold {
+		res = append(res, `SIDUS-ROOT: hold`)
+	} else {
+		res = append(res, `SIDUS-ROOT: done`)
+	}
+	if _, err := vm.ExpectAll(iscsiBootTimeout, res...); err != nil {
+		return 0
+	}
+	if !hold {
+		if err := vm.Wait(60 * time.Second); err != nil {
+			t.Errorf("qemu after poweroff: %v", err)
+		}
+	}
+	c := vm.Console()
+	for _, bad := range []string{"Kernel panic", "EXT4-fs error", "I/O error", "detected conn error"} {
+		if strings.Contains(c, bad) {
+			t.Errorf("console shows %q", bad)
+		}
+	}
+	m := premountRe.FindStringSubmatch(c)
+	if m == nil {
+		return 0
+	}
+	d, _ := strconv.ParseFloat(m[1], 64)
+	t.Logf("%s: iSCSI (premount) stage %.3f s, boot to root report %v wall", n.name, d, vm.Elapsed())
+	return d
+}
+
+// noSecrets fails if any secret shows on the console or in the image.
+func noSecrets(t *testing.T, vm *qemu.VM, images []string, secrets ...string) {
+	t.Helper()
+	c := vm.Console()
+	for _, s := range secrets {
+		if strings.Contains(c, s) {
+			t.Errorf("a CHAP secret (%d bytes) shows on the console", len(s))
+		}
+		for _, img := range images {
+			b, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("a CHAP secret (%d bytes) was written to %s", len(s), filepath.Base(img))
+			}
+		}
+	}
+}
+
+func TestISCSI(t *testing.T) {
+	e := iscsiSetup(t)
+	root := iscsiRoot(t, e)
+	dir := t.TempDir()
+	seed := iscsiNode{"seed", "52:54:00:77:01:51", "192.168.77.51"}
+	decoy := iscsiNode{"decoy", "52:54:00:77:01:52", "192.168.77.52"}
+	chap1 := iscsiNode{"chap", "52:54:00:77:01:53", "192.168.77.53"}
+	chap2 := iscsiNode{"mutual", "52:54:00:77:01:54", "192.168.77.54"}
+	var hosts []qemu.DHCPHost
+	for _, n := range []iscsiNode{seed, decoy, chap1, chap2} {
+		hosts = append(hosts, qemu.DHCPHost{MAC: n.mac, IP: n.ip, Hostname: "node-" + n.name})
+	}
+	// Secrets of the lab's CHAP accounts (12-16 characters for tgtd).
+	const (
+		user1, pass1   = "node53", "s3cret-chap-53x"
+		user2, pass2   = "node54", "s3cret-chap-54y"
+		outU, outP     = "target54", "s3cret-target-54z"
+		wrongP         = "wrong-secret-0099"
+		initiatorConf1 = "ISCSI_USERNAME=" + user1 + "\nISCSI_PASSWORD='" + pass1 + "'\n"
+	)
+	img := map[string]string{}
+	for _, n := range []iscsiNode{seed, decoy, chap1, chap2} {
+		img[n.name] = filepath.Join(dir, n.name+".img")
+		if err := qemu.MakeExt4Image(img[n.name], lunMB, rwLabel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo, Tgtd: true, Hosts: hosts})
+	for i, tg := range []qemu.ISCSITarget{
+		{Name: seed.target(), Image: img["seed"]},
+		{Name: decoy.target(), Image: img["decoy"]},
+		{Name: chap1.target(), Image: img["chap"], Username: user1, Password: pass1},
+		{Name: chap2.target(), Image: img["mutual"], Username: user2, Password: pass2, OutUsername: outU, OutPassword: outP},
+	} {
+		tg.TID = i + 1
+		if err := lab.AddISCSITarget(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decoySum, err := qemu.FileSHA256(img["decoy"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage []float64
+	report := "sidus.test.report=/run/sidus/iscsi-session"
+
+	// Case 1: the seed's line verbatim; discovery picks this client's
+	// target (not the decoy's); 500 files survive a reboot.
+	t.Run("seed", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=write500")
+		d := expectISCSIRoot(t, vm, seed, false, `SIDUS-ITEST: write500 done files=500`)
+		stage = append(stage, d)
+		if t.Failed() {
+			return
+		}
+		if !iscsiMatch(vm, `sidus: iSCSI: iscsi: discovered target `+regexp.QuoteMeta(seed.target())) {
+			t.Errorf("no discovery of the per-client target on the console")
+		}
+		vm = iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=check500")
+		stage = append(stage, expectISCSIRoot(t, vm, seed, false, `SIDUS-ITEST: check500 ok=500 bad=0`))
+		if out, err := qemu.Fsck(img["seed"]); err != nil {
+			t.Errorf("%v\n%s", err, out)
+		}
+		if s, _ := qemu.FileSHA256(img["decoy"]); s != decoySum {
+			t.Errorf("the decoy LUN changed")
+		}
+	})
+
+	// Case 7: power cut after a synced write; the next boot mounts
+	// (journal replay) and the file is there.
+	t.Run("powercut", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=powercut", "sidus.test=hold")
+		expectISCSIRoot(t, vm, seed, true, `SIDUS-ITEST: powercut synced`)
+		vm.Kill()
+		if t.Failed() {
+			return
+		}
+		vm = iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=checkcut,check500")
+		stage = append(stage, expectISCSIRoot(t, vm, seed, false,
+			`SIDUS-ITEST: checkcut synced-before-power-cut`, `SIDUS-ITEST: check500 ok=500 bad=0`))
+		if out, err := qemu.Fsck(img["seed"]); err != nil {
+			t.Errorf("%v\n%s", err, out)
+		}
+	})
+
+	// Case 2: CHAP from the packed /etc/iscsi.initramfs.
+	t.Run("chap", func(t *testing.T) {
+		ird := iscsiInitrd(t, e, "chap", initiatorConf1)
+		vm := iscsiBoot(t, e, lab, chap1, ird, report)
+		stage = append(stage, expectISCSIRoot(t, vm, chap1, false, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP'`))
+		noSecrets(t, vm, []string{img["chap"]}, pass1)
+	})
+	t.Run("mutual", func(t *testing.T) {
+		ird := iscsiInitrd(t, e, "mutual", "ISCSI_USERNAME="+user2+"\nISCSI_PASSWORD="+pass2+
+			"\nISCSI_IN_USERNAME="+outU+"\nISCSI_IN_PASSWORD="+outP+"\n")
+		vm := iscsiBoot(t, e, lab, chap2, ird, report)
+		stage = append(stage, expectISCSIRoot(t, vm, chap2, false, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP \(mutual\)'`))
+		noSecrets(t, vm, []string{img["mutual"]}, pass2, outP)
+	})
+	t.Run("wrong-password", func(t *testing.T) {
+		ird := iscsiInitrd(t, e, "wrong", "ISCSI_USERNAME="+user1+"\nISCSI_PASSWORD="+wrongP+"\n")
+		vm := iscsiBoot(t, e, lab, chap1, ird)
+		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: FATAL: .*authentication failed .*check ISCSI_USERNAME/ISCSI_PASSWORD`); err != nil {
+			return
+		}
+		vm.Wait(30 * time.Second)
+		noSecrets(t, vm, nil, wrongP, pass1)
+	})
+
+	// Case 3: a dead first portal; the second one works.
+	t.Run("failover", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, seed, "", report, "ISCSI_TARGET_IP="+deadPortal+","+lab.ServerIP)
+		stage = append(stage, expectISCSIRoot(t, vm, seed, false))
+		if !iscsiMatch(vm, `sidus: iSCSI: .*portal `+regexp.QuoteMeta(deadPortal)) {
+			t.Errorf("the dead portal is not reported")
+		}
+	})
+
+	// Case 4: a label that is not there: the error lists what was found.
+	t.Run("wrong-label", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, seed, "", "root=LABEL=NOPE")
+		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: FATAL: .*root=LABEL=NOPE: .*found.*/dev/sd\w+.*`+rwLabel); err != nil {
+			return
+		}
+		vm.Wait(30 * time.Second)
+	})
+
+	// Case 6: the target is down (nothing listens on the portal) with
+	// sidus.iscsi.fallback=tmpfs: the node boots, loudly warned.
+	t.Run("fallback-tmpfs", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, seed, "", "ISCSI_TARGET_IP="+lab.ServerIP+":3261", "sidus.iscsi.fallback=tmpfs")
+		if _, err := vm.ExpectAll(iscsiBootTimeout,
+			`sidus: WARNING: iSCSI login failed`,
+			`sidus: WARNING: sidus.iscsi.fallback=tmpfs: .*NOTHING WRITTEN ON THIS NODE WILL PERSIST`,
+			`SIDUS-ROOT: mount /rw tmpfs rw`,
+			`SIDUS-ROOT: done`); err != nil {
+			return
+		}
+		vm.Wait(30 * time.Second)
+	})
+
+	if s, _ := qemu.FileSHA256(img["decoy"]); s != decoySum {
+		t.Errorf("the decoy LUN changed")
+	}
+	t.Logf("iSCSI premount stage durations (s): %v", stage)
+}
