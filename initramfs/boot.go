@@ -271,7 +271,7 @@ func (b *booter) dhcp(n Network, dev string) (*Lease, error) {
 	xid := rand.Uint32()
 	hostname := b.cfg.IP.Hostname
 	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(b.ctx, 6*time.Second)
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		l, err := n.DHCP(ctx, dev, xid+uint32(attempt), hostname)
 		cancel()
 		if err == nil {

@@ -55,7 +55,7 @@ func (linuxNetwork) DHCP(ctx context.Context, name string, xid uint32, hostname 
 	if err != nil {
 		return nil, err
 	}
-	c, err := nclient4.New(name, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(1))
+	c, err := nclient4.New(name, nclient4.WithTimeout(time.Second), nclient4.WithRetry(3))
 	if err != nil {
 		return nil, fmt.Errorf("open DHCP socket on %s: %w", name, err)
 	}

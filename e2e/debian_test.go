@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidus-go/sidus/qemu"
+)
+
+// A real Debian root (qemu.DebianRoot: debootstrap minbase + systemd)
+// booted by sidus-init on the shared read-only tree. Its
+// sidus-report.service prints "SIDUS-DEB: ..." lines (see
+// qemu.DebianReportScript).
+
+// debBootTimeout bounds a systemd boot under TCG, from QEMU's start to the
+// report (about 60-120 s; two VMs on two cores take longer).
+const debBootTimeout = 300 * time.Second
+
+var (
+	debOnce sync.Once
+	debDir  string
+	debErr  error
+)
+
+// debSetup is setup plus the cached Debian root.
+func debSetup(t *testing.T) string {
+	t.Helper()
+	setup(t)
+	debOnce.Do(func() {
+		start := time.Now()
+		debDir, debErr = qemu.DebianRoot()
+		t.Logf("Debian root %s ready in %v", debDir, time.Since(start).Round(time.Second))
+	})
+	if debErr != nil {
+		t.Fatalf("Debian root: %v", debErr)
+	}
+	return debDir
+}
+
+// debLab starts a lab exporting the Debian root with fixed DHCP hosts
+// deb-node<i> at .2<i>, DNS and domain.
+func debLab(t *testing.T, root string, nodes int, lease time.Duration) *qemu.Lab {
+	t.Helper()
+	o := qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo, Taps: nodes,
+		DNS: []string{qemu.DefaultServerIP}, Domain: "sidus.test", LeaseTime: lease}
+	for i := 0; i < nodes; i++ {
+		o.Hosts = append(o.Hosts, qemu.DHCPHost{MAC: macOf(i), IP: debIP(i), Hostname: fmt.Sprintf("deb-node%d", i)})
+	}
+	lab := qemu.StartLab(t, o)
+	if lab.MAC(0) != macOf(0) {
+		t.Fatalf("lab MAC(0) = %s, test expects %s", lab.MAC(0), macOf(0))
+	}
+	return lab
+}
+
+// macOf is qemu.Lab.MAC(i), needed before the lab exists.
+func macOf(i int) string { return fmt.Sprintf("52:54:00:77:00:%02x", i+0x10) }
+
+func debIP(i int) string { return fmt.Sprintf("192.168.77.%d", 21+i) }
+
+// debBoot boots the Debian root on tap i; extra is appended to the seed's
+// tmpfs line.
+func debBoot(t *testing.T, lab *qemu.Lab, i int, extra string) *qemu.VM {
+	t.Helper()
+	return bootNode(t, lab, i, qemu.SerialConsole(qemu.SeedTmpfsLabel)+" "+extra, func(o *qemu.Options) { o.Memory = "1G" })
+}
+
+// deb returns the values of the "SIDUS-DEB: key value" lines among lines.
+func deb(lines []string, key string) []string {
+	var v []string
+	p := qemu.DebianReportPrefix + key + " "
+	for _, l := range lines {
+		if i := strings.Index(l, p); i >= 0 {
+			v = append(v, strings.TrimSpace(l[i+len(p):]))
+		}
+	}
+	return v
+}
+
+// deb1 is the last value of key, "" if none.
+func deb1(lines []string, key string) string {
+	v := deb(lines, key)
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// unrelatedFailures are the failed units a diskless node may have that say
+// nothing of SIDUS; any other failed unit that concerns the network, NFS
+// or mounts fails the tests.
+var sidusRelated = regexp.MustCompile(`(?i)network|networking|ifup|nfs|rpc|mount|remount|swap|fstab|\.device|resolv|hostname`)
+
+// expectReport waits for a node's report and checks what every Debian boot
+// must show (cases 1 and 2); it returns the uptime at which multi-user.target
+// was reached.
+func expectReport(t *testing.T, vm *qemu.VM, i int) string {
+	t.Helper()
+	if _, err := vm.ExpectAll(debBootTimeout, `sidus: handing over to /sbin/init`, `SIDUS-DEB: running `, `SIDUS-DEB: uptime `); err != nil {
+		return ""
+	}
+	lines := vm.Lines()
+	state, failed := deb1(lines, "running"), deb1(lines, "failed")
+	switch state {
+	case "running":
+	case "degraded":
+		for _, u := range strings.Fields(failed) {
+			if sidusRelated.MatchString(u) {
+				t.Errorf("node %d: failed unit %s concerns the network, NFS or mounts: %v", i, u, deb(lines, "why "+u))
+			}
+		}
+		t.Logf("node %d: degraded; failed units (none network/NFS/mount related): %s", i, failed)
+	default:
+		t.Errorf("node %d: systemctl is-system-running = %q (failed: %s)", i, state, failed)
+	}
+	if h := deb1(lines, "hostname"); h != fmt.Sprintf("deb-node%d", i) {
+		t.Errorf("node %d: hostname %q, want DHCP's deb-node%d", i, h, i)
+	}
+	resolv := strings.Join(deb(lines, "resolv"), "\n")
+	if !strings.Contains(resolv, "nameserver "+qemu.DefaultServerIP) || !strings.Contains(resolv, "search sidus.test") {
+		t.Errorf("node %d: /etc/resolv.conf lacks DHCP's DNS server and domain:\n%s", i, resolv)
+	}
+	for _, l := range deb(lines, "fstab") {
+		if f := strings.Fields(l); len(f) >= 3 && (f[1] == "/" || f[2] == "swap") {
+			t.Errorf("node %d: /etc/fstab still has %q", i, l)
+		}
+	}
+	for _, re := range []string{
+		`^overlay rw,.*lowerdir=/ro`,
+	} {
+		if m := deb1(lines, "mount /"); !regexp.MustCompile(re).MatchString(m) {
+			t.Errorf("node %d: / is %q", i, m)
+		}
+	}
+	if m := deb1(lines, "mount /ro"); !strings.HasPrefix(m, "nfs4 ro,") {
+		t.Errorf("node %d: /ro is %q", i, m)
+	}
+	if a := deb1(lines, "addr"); a != "eth0 "+debIP(i)+"/24 forever" {
+		t.Errorf("node %d: address %q, want eth0 %s/24 forever", i, a, debIP(i))
+	}
+	if id := deb1(lines, "machine-id"); len(id) != 32 {
+		t.Errorf("node %d: machine-id %q", i, id)
+	}
+	mu := deb1(lines, "multi-user")
+	t.Logf("node %d: %s; multi-user.target at uptime %s s; %s", i, state, mu, deb1(lines, "analyze"))
+	return mu
+}
+
+// expectPoweroff checks that QEMU exits within 60 s of the report's
+// systemctl poweroff (case 4) and returns how long it took.
+func expectPoweroff(t *testing.T, vm *qemu.VM, timeout time.Duration) time.Duration {
+	t.Helper()
+	if _, err := vm.Expect(`SIDUS-DEB: poweroff uptime=`, timeout); err != nil {
+		return 0
+	}
+	start := time.Now()
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Errorf("systemctl poweroff: %v\nlast console lines:\n%s", err, vm.Tail(40))
+		return 0
+	}
+	d := time.Since(start).Round(100 * time.Millisecond)
+	if c := vm.Console(); strings.Contains(c, "Kernel panic") {
+		t.Errorf("kernel panic on the console")
+	}
+	return d
+}
+
+// Cases 1, 2 and 4: systemd reaches multi-user on the shared tree, with
+// DHCP's hostname and DNS, and powers off cleanly.
+func TestDebianBoot(t *testing.T) {
+	root := debSetup(t)
+	lab := debLab(t, root, 1, 0)
+	vm := debBoot(t, lab, 0, "sidus.test=poweroff")
+	mu := expectReport(t, vm, 0)
+	if matchLine(vm, `Failed to rename network interface`) {
+		t.Logf("udev tried to rename the boot NIC")
+	}
+	d := expectPoweroff(t, vm, 60*time.Second)
+	t.Logf("multi-user.target at guest uptime %s s; report at %v wall; poweroff took %v", mu, vm.Elapsed()-d, d)
+}
+
+// Case 3: with systemd-networkd running (and a .network for every NIC in
+// the root) and a 2 minute DHCP lease, the node keeps its address and
+// reads files written on the server after boot for 5 minutes.
+func TestDebianNetworkdLease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: this test runs a node for more than 5 minutes")
+	}
+	root := debSetup(t)
+	lab := debLab(t, root, 1, 2*time.Minute)
+	name := fmt.Sprintf("sidus-late-%d.txt", time.Now().UnixNano())
+	const watch = 300
+	vm := debBoot(t, lab, 0, fmt.Sprintf("systemd.wants=systemd-networkd.service sidus.test.watch=%d sidus.test.file=%s sidus.test=poweroff", watch, name))
+	mu := expectReport(t, vm, 0)
+	if t.Failed() {
+		return
+	}
+	lines := vm.Lines()
+	if u := deb1(lines, "unit systemd-networkd"); u != "active" {
+		t.Fatalf("systemd-networkd is %q, want active", u)
+	}
+	if nc := strings.Join(deb(lines, "networkctl"), "\n"); !regexp.MustCompile(`eth0 +ether +\S+ +unmanaged`).MatchString(nc) {
+		t.Errorf("networkd manages the boot NIC:\n%s", nc)
+	}
+	addr := deb1(lines, "addr")
+
+	// A file the node has never seen, written on the server after boot.
+	content := "written-on-the-server " + name
+	p := filepath.Join(root, name)
+	t.Cleanup(func() { os.Remove(p) })
+	if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.Expect(`SIDUS-DEB: done uptime=`, (watch+120)*time.Second); err != nil {
+		return
+	}
+	lines = vm.Lines()
+	addrs, ros := deb(lines, "watch"), 0
+	var last string
+	for _, w := range addrs {
+		f := strings.Fields(w) // uptime=S addr DEV CIDR LFT | uptime=S ro FILE CONTENT...
+		if len(f) < 3 {
+			continue
+		}
+		switch f[1] {
+		case "addr":
+			if got := strings.Join(f[2:], " "); got != addr {
+				t.Errorf("address changed: %s (at boot: %s)", w, addr)
+			}
+			last = f[0]
+		case "ro":
+			if strings.Join(f[3:], " ") == content {
+				ros++
+			}
+		}
+	}
+	up, _ := strconv.ParseFloat(strings.TrimPrefix(last, "uptime="), 64)
+	if up < watch {
+		t.Errorf("last watch at %s, want ≥ %d s of uptime", last, watch)
+	}
+	if w := deb(lines, "watch"); len(w) == 0 || !strings.HasSuffix(lastWith(w, " ro "), content) {
+		t.Errorf("the node no longer reads /ro/%s at the end: %q", name, lastWith(w, " ro "))
+	}
+	acks := 0
+	if b, err := os.ReadFile(filepath.Join(lab.Dir, "dnsmasq.log")); err == nil {
+		acks = strings.Count(string(b), "DHCPACK")
+	}
+	d := expectPoweroff(t, vm, 30*time.Second)
+	t.Logf("multi-user at %s s; address %s kept to uptime %.0f s with a 120 s lease (dnsmasq sent %d DHCPACK); /ro/%s read in %d watches; poweroff %v",
+		mu, addr, up, acks, name, ros, d)
+}
+
+func lastWith(v []string, sub string) string {
+	for i := len(v) - 1; i >= 0; i-- {
+		if strings.Contains(v[i], sub) {
+			return v[i]
+		}
+	}
+	return ""
+}
+
+// Case 5: two nodes boot the same tree at once; each has its own name,
+// machine id and writable layer: neither sees the file the other wrote
+// in /.
+func TestDebianTwoNodes(t *testing.T) {
+	root := debSetup(t)
+	lab := debLab(t, root, 2, 0)
+	extra := "sidus.test.mark sidus.test.watch=150 sidus.test.every=10 sidus.test=poweroff"
+	vms := []*qemu.VM{debBoot(t, lab, 0, extra), debBoot(t, lab, 1, extra)}
+	for i, vm := range vms {
+		if _, err := vm.Expect(`SIDUS-DEB: mark /sidus-mark-\S+ written`, debBootTimeout); err != nil {
+			return
+		}
+		_ = i
+	}
+	// Both marks are written now: every later marks line must show one.
+	seen := []int{len(vms[0].Lines()), len(vms[1].Lines())}
+	ids := map[string]int{}
+	for i, vm := range vms {
+		expectReport(t, vm, i)
+		if _, err := vm.Expect(`SIDUS-DEB: done uptime=`, 300*time.Second); err != nil {
+			return
+		}
+		own := fmt.Sprintf("/sidus-mark-deb-node%d", i)
+		after := deb(vm.Lines()[seen[i]:], "watch")
+		n := 0
+		for _, w := range after {
+			if f := strings.Fields(w); len(f) >= 3 && f[1] == "marks" {
+				n++
+				if got := strings.Join(f[2:], " "); got != own {
+					t.Errorf("node %d sees %q in /, want only %s", i, got, own)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("node %d: no marks line after both nodes wrote theirs", i)
+		}
+		ids[deb1(vm.Lines(), "machine-id")]++
+	}
+	if len(ids) != 2 {
+		t.Errorf("the nodes share a machine id: %v", ids)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "sidus-mark-*")); len(m) > 0 {
+		t.Errorf("a node wrote into the shared tree: %v", m)
+	}
+	for i, vm := range vms {
+		if d := expectPoweroff(t, vm, 60*time.Second); d > 0 {
+			t.Logf("node %d: poweroff took %v", i, d)
+		}
+	}
+}
