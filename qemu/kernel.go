@@ -195,10 +195,17 @@ func parseKernelDepends(name string, out []byte) string {
 	return name
 }
 
-func flock(path string) (func(), error) {
+func flock(path string) (func(), error) { return flockWait(path, nil) }
+
+// flockWait is flock that calls waiting once if another process holds the
+// lock, so a command can say why it is not progressing.
+func flockWait(path string, waiting func()) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == syscall.EWOULDBLOCK && waiting != nil {
+		waiting()
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()

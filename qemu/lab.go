@@ -152,7 +152,8 @@ func NewLab(t T, o LabOptions) (*Lab, error) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 
 	// One lab at a time on this machine.
-	unlock, err := flock(filepath.Join(os.TempDir(), "sidus-lab.lock"))
+	lock := filepath.Join(os.TempDir(), "sidus-lab.lock")
+	unlock, err := flockWait(lock, func() { t.Logf("lab: another lab runs on this machine; waiting for it to end (%s)", lock) })
 	if err != nil {
 		return nil, err
 	}
