@@ -116,7 +116,7 @@ func TestParseModules(t *testing.T) {
 		{nil, nil, image.DefaultNames()},
 		{[]string{"a,b", "c"}, []string{"a", "b", "c"}, image.DefaultNames()},
 		{[]string{"-DEFAULT", "virtio_net"}, []string{"virtio_net"}, []string{}},
-		{[]string{"-btrfs,-xfs"}, nil, slices.DeleteFunc(slices.Clone(image.DefaultNames()), func(s string) bool { return s == "btrfs" || s == "xfs" })},
+		{[]string{"-ext4,-xfs"}, nil, slices.DeleteFunc(slices.Clone(image.DefaultNames()), func(s string) bool { return s == "ext4" || s == "xfs" })},
 	} {
 		var args []string
 		for _, m := range tt.m {

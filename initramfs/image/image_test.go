@@ -370,7 +370,7 @@ func TestRealKernelIndex(t *testing.T) {
 		t.Logf("plan: %d modules: %v", len(got), got)
 	}
 	boot := []string{"virtio_pci", "virtio_net", "nfsv4", "nfsv3", "overlay"}
-	iscsi := []string{"iscsi_tcp", "sd_mod", "xfs", "btrfs"}
+	iscsi := []string{"iscsi_tcp", "sd_mod", "xfs"}
 	check(ix.Plan([]string{kmod.GroupBoot}, []string{pci}), []string{"virtio_pci", "nfsv4", "nfsv3", "overlay"},
 		append([]string{"virtio_net", "mlx5_core"}, iscsi...))
 	check(ix.Plan([]string{kmod.GroupBoot}, []string{pci, virtio}), boot, append([]string{"mlx5_core"}, iscsi...))
