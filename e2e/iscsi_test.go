@@ -249,8 +249,10 @@ func TestISCSI(t *testing.T) {
 	decoy := iscsiNode{"decoy", "52:54:00:77:01:52", "192.168.77.52"}
 	chap1 := iscsiNode{"chap", "52:54:00:77:01:53", "192.168.77.53"}
 	chap2 := iscsiNode{"mutual", "52:54:00:77:01:54", "192.168.77.54"}
+	blank := iscsiNode{"blank", "52:54:00:77:01:55", "192.168.77.55"}
+	used := iscsiNode{"used", "52:54:00:77:01:56", "192.168.77.56"}
 	var hosts []qemu.DHCPHost
-	for _, n := range []iscsiNode{seed, decoy, chap1, chap2} {
+	for _, n := range []iscsiNode{seed, decoy, chap1, chap2, blank, used} {
 		hosts = append(hosts, qemu.DHCPHost{MAC: n.mac, IP: n.ip, Hostname: "node-" + n.name})
 	}
 	// Secrets of the lab's CHAP accounts (12-16 characters for tgtd).
@@ -268,12 +270,32 @@ func TestISCSI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Case 5's LUNs: one all zeros, one holding data but no filesystem.
+	img["blank"], img["used"] = filepath.Join(dir, "blank.img"), filepath.Join(dir, "used.img")
+	if err := os.WriteFile(img["blank"], nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img["blank"], lunMB<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img["used"], bytes.Repeat([]byte("user data "), 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img["used"], lunMB<<20); err != nil {
+		t.Fatal(err)
+	}
+	usedSum, err := qemu.FileSHA256(img["used"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo, Tgtd: true, Hosts: hosts})
 	for i, tg := range []qemu.ISCSITarget{
 		{Name: seed.target(), Image: img["seed"]},
 		{Name: decoy.target(), Image: img["decoy"]},
 		{Name: chap1.target(), Image: img["chap"], Username: user1, Password: pass1},
 		{Name: chap2.target(), Image: img["mutual"], Username: user2, Password: pass2, OutUsername: outU, OutPassword: outP},
+		{Name: blank.target(), Image: img["blank"]},
+		{Name: used.target(), Image: img["used"]},
 	} {
 		tg.TID = i + 1
 		if err := lab.AddISCSITarget(tg); err != nil {
@@ -330,14 +352,20 @@ func TestISCSI(t *testing.T) {
 	t.Run("chap", func(t *testing.T) {
 		ird := iscsiInitrd(t, e, "chap", initiatorConf1)
 		vm := iscsiBoot(t, e, lab, chap1, ird, report)
-		stage = append(stage, expectISCSIRoot(t, vm, chap1, false, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP'`))
+		stage = append(stage, expectISCSIRoot(t, vm, chap1, false))
+		if !iscsiMatch(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP'`) {
+			t.Errorf("the session state does not say CHAP")
+		}
 		noSecrets(t, vm, []string{img["chap"]}, pass1)
 	})
 	t.Run("mutual", func(t *testing.T) {
 		ird := iscsiInitrd(t, e, "mutual", "ISCSI_USERNAME="+user2+"\nISCSI_PASSWORD="+pass2+
 			"\nISCSI_IN_USERNAME="+outU+"\nISCSI_IN_PASSWORD="+outP+"\n")
 		vm := iscsiBoot(t, e, lab, chap2, ird, report)
-		stage = append(stage, expectISCSIRoot(t, vm, chap2, false, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP \(mutual\)'`))
+		stage = append(stage, expectISCSIRoot(t, vm, chap2, false))
+		if !iscsiMatch(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP \(mutual\)'`) {
+			t.Errorf("the session state does not say mutual CHAP")
+		}
 		noSecrets(t, vm, []string{img["mutual"]}, pass2, outP)
 	})
 	t.Run("wrong-password", func(t *testing.T) {
@@ -362,10 +390,39 @@ func TestISCSI(t *testing.T) {
 	// Case 4: a label that is not there: the error lists what was found.
 	t.Run("wrong-label", func(t *testing.T) {
 		vm := iscsiBoot(t, e, lab, seed, "", "root=LABEL=NOPE")
-		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: FATAL: .*root=LABEL=NOPE: .*found.*/dev/sd\w+.*`+rwLabel); err != nil {
+		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: FATAL: .*root=LABEL=NOPE: .*found: /dev/sd\w+ \(ext4, label "`+rwLabel+`"\)`); err != nil {
 			return
 		}
 		vm.Wait(30 * time.Second)
+	})
+
+	// Case 5: sidus.format=empty formats an all-zero LUN on first boot
+	// (and the data persists), but refuses a LUN that holds data.
+	t.Run("format-empty", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, blank, "", report, "sidus.format=empty", "sidus.test.iscsi=write500")
+		stage = append(stage, expectISCSIRoot(t, vm, blank, false,
+			`sidus: formatted /dev/sd\w+ as ext4 LABEL=`+rwLabel, `SIDUS-ITEST: write500 done files=500`))
+		if t.Failed() {
+			return
+		}
+		vm = iscsiBoot(t, e, lab, blank, "", report, "sidus.format=empty", "sidus.test.iscsi=check500")
+		expectISCSIRoot(t, vm, blank, false, `SIDUS-ITEST: check500 ok=500 bad=0`)
+		if iscsiMatch(vm, `sidus: formatted`) {
+			t.Errorf("the second boot formatted the LUN again")
+		}
+		if out, err := qemu.Fsck(img["blank"]); err != nil {
+			t.Errorf("%v\n%s", err, out)
+		}
+	})
+	t.Run("format-refuses-data", func(t *testing.T) {
+		vm := iscsiBoot(t, e, lab, used, "", "sidus.format=empty")
+		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: FATAL: .*sidus.format=empty refused to format /dev/sd\w+: it holds data`); err != nil {
+			return
+		}
+		vm.Wait(30 * time.Second)
+		if s, _ := qemu.FileSHA256(img["used"]); s != usedSum {
+			t.Errorf("the LUN holding data was changed")
+		}
 	})
 
 	// Case 6: the target is down (nothing listens on the portal) with

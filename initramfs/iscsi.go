@@ -10,6 +10,7 @@ import (
 	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
+	"github.com/sidus-go/sidus/iscsi/format"
 	"github.com/sidus-go/sidus/iscsi/fslabel"
 	"github.com/sidus-go/sidus/overlay"
 )
@@ -18,8 +19,10 @@ import (
 // given, as in the seed's iscsi pxelinux label.
 const DefaultRWLabel = "ISCSI"
 
-// iscsiLogin and findLabel are the seams of the iSCSI stage.
+// iscsiLogin, findLabel, readFSType and formatExt4 are the seams of the
+// iSCSI stage.
 var (
+	formatExt4 = format.Ext4
 	iscsiLogin = iscsi.Login
 	findLabel  = func(devs []string, label string) (string, map[string]string, error) {
 		return fslabel.Find(devs, label, fslabel.OpenFile)
@@ -134,9 +137,13 @@ func (b *booter) iscsi() (string, error) {
 			b.log.Printf("warning: %v", err)
 		}
 	}
-	dev, found, err := findLabel(sess.Devices, label)
+	dev, _, err := findLabel(sess.Devices, label)
+	if err != nil && b.cfg.Sidus["format"] == "empty" {
+		dev, err = b.formatEmpty(sess, label, err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("root=LABEL=%s: no filesystem with that label on %s (found: %v): %w; label the LUN's filesystem (e2label DEV %s)", label, sess.Target, found, err, label)
+		// err lists each device with its filesystem type and label.
+		return "", fmt.Errorf("root=LABEL=%s: on the LUN of %s: %w; fix root=LABEL= or label the LUN's filesystem (e2label DEV %s)", label, sess.Target, err, label)
 	}
 	fstype, err := readFSType(dev)
 	if err != nil {
@@ -148,4 +155,32 @@ func (b *booter) iscsi() (string, error) {
 	}
 	b.log.Printf("mounted %s (%s, LABEL=%s) at %s", dev, fstype, label, rw)
 	return dev + " " + sess.Target, nil
+}
+
+// formatEmpty is sidus.format=empty: the first boot of a node on a new LUN
+// formats it as ext4 with the wanted label, but only a disk whose start and
+// end read as zeros (format.Ext4 checks again on the descriptor it writes).
+// A LUN holding anything is never touched.
+func (b *booter) formatEmpty(sess *iscsi.Session, label string, notFound error) (string, error) {
+	if len(sess.Devices) == 0 {
+		return "", notFound
+	}
+	dev := sess.Devices[0] // the first disk; partitions follow their disk
+	mac := ""
+	if l := b.res.Lease; l != nil {
+		mac = l.Device + ipStr(l.IP)
+	}
+	// The UUID comes from non-secret facts: no getrandom before the
+	// kernel's CRNG is ready.
+	uuid := format.UUIDFrom([]byte(sess.Target), []byte(mac), []byte(time.Now().String()))
+	b.log.Printf("sidus.format=empty: no filesystem labelled %s; formatting %s as ext4 if it is empty", label, dev)
+	t0 := time.Now()
+	if err := formatExt4(dev, 0, label, uuid); err != nil {
+		if errors.Is(err, format.ErrNotEmpty) {
+			return "", fmt.Errorf("%w; sidus.format=empty refused to format %s: it holds data (wipe it on the server if it is really free)", notFound, dev)
+		}
+		return "", fmt.Errorf("sidus.format=empty: format %s: %w", dev, err)
+	}
+	b.log.Printf("formatted %s as ext4 LABEL=%s in %.1fs", dev, label, time.Since(t0).Seconds())
+	return dev, nil
 }

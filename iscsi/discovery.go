@@ -16,9 +16,14 @@ type Target struct {
 	Portal string // first TargetAddress the target advertised (host:port), or the discovery portal
 }
 
+// dialTimeout bounds one TCP connect to a portal, so that a dead portal
+// that drops SYNs (routed, no ICMP) does not hold up the next one for the
+// kernel's ~2 min SYN retries.
+const dialTimeout = 10 * time.Second
+
 // dialFunc is the seam for opening TCP connections (tests use loopback).
 var dialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: dialTimeout}
 	return d.DialContext(ctx, "tcp", addr)
 }
 
@@ -61,11 +66,16 @@ func discoverAt(ctx context.Context, addr string, p Params) ([]Target, error) {
 		conn.SetDeadline(dl)
 	}
 	t := NewStreamTransport(conn)
+	// The discovery session authenticates one way at most (offering
+	// "CHAP,None"): targets such as tgtd keep discovery open (or use a
+	// separate discovery account) and refuse a CHAP-only offer, and the
+	// per-node ISCSI_IN_* account belongs to the normal session, where
+	// mutual CHAP stays mandatory. A lying discovery answer can only name
+	// a target, which must then pass mutual CHAP.
 	res, err := LoginOver(t, LoginOptions{
 		Initiator: p.Initiator, Portal: addr,
 		ISID:     isidFor(0xd15c),
 		Username: p.Username, Password: p.Password,
-		InUsername: p.InUsername, InPassword: p.InPassword,
 	})
 	if err != nil {
 		return nil, ctxErr(ctx, err)

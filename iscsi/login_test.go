@@ -137,6 +137,10 @@ func TestDiscover(t *testing.T) {
 		{"chap", fakeTarget{targets: names, address: "10.0.2.100:3260,1", user: "u", pass: secret}, Params{Initiator: tInit, Username: "u", Password: secret}},
 		{"mutual", fakeTarget{targets: names, address: "10.0.2.100:3260,1", user: "u", pass: secret, outUser: "t", outPass: inSec},
 			Params{Initiator: tInit, Username: "u", Password: secret, InUsername: "t", InPassword: inSec}},
+		// tgtd: no discovery account; a CHAP-only offer is refused. The
+		// node's mutual account is for the normal session only.
+		{"mutual creds, open discovery", fakeTarget{targets: names, address: "10.0.2.100:3260,1"},
+			Params{Initiator: tInit, Username: "u", Password: secret, InUsername: "t", InPassword: inSec}},
 		{"continued", fakeTarget{targets: names, address: "10.0.2.100:3260,1", continued: true}, Params{Initiator: tInit}},
 		{"unspecified address", fakeTarget{targets: names, address: "0.0.0.0:3260,1"}, Params{Initiator: tInit}},
 	} {

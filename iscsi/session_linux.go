@@ -89,6 +89,7 @@ func (e env) login(ctx context.Context, p Params, logf func(string, ...any)) (*S
 		return nil, fmt.Errorf("iscsi: %w", err)
 	}
 	var errs []string
+	var causes []error
 	for _, portal := range p.Portals {
 		if ctx.Err() != nil {
 			break
@@ -99,11 +100,13 @@ func (e env) login(ctx context.Context, p Params, logf func(string, ...any)) (*S
 		}
 		logf("iscsi: portal %s: %v", portal, err)
 		errs = append(errs, fmt.Sprintf("portal %s: %v", portal, err))
+		causes = append(causes, err)
 	}
 	if ctx.Err() != nil {
 		errs = append(errs, ctx.Err().Error())
+		causes = append(causes, ctx.Err())
 	}
-	return nil, fmt.Errorf("iscsi login failed (%s): %s", p, strings.Join(errs, "; "))
+	return nil, &loginFailed{msg: fmt.Sprintf("iscsi login failed (%s): %s", p, strings.Join(errs, "; ")), causes: causes}
 }
 
 func (e env) loginPortal(ctx context.Context, k kernel, portal string, p Params, logf func(string, ...any)) (*Session, error) {
@@ -143,6 +146,16 @@ func (e env) loginPortal(ctx context.Context, k kernel, portal string, p Params,
 	}
 	return s, err
 }
+
+// loginFailed is Login's error: one message for all portals, and each
+// portal's error for errors.Is/As (IsAuthFailure must see a CHAP failure).
+type loginFailed struct {
+	msg    string
+	causes []error
+}
+
+func (e *loginFailed) Error() string   { return e.msg }
+func (e *loginFailed) Unwrap() []error { return e.causes }
 
 // nlTransport carries login PDUs through the kernel connection.
 type nlTransport struct {

@@ -187,6 +187,11 @@ func TestKernelLoginFailures(t *testing.T) {
 			}
 		}
 		noSecrets(t, err.Error())
+		// The init must not retry a wrong secret forever: the CHAP
+		// failure of one portal shows through Login's error.
+		if !IsAuthFailure(err) {
+			t.Errorf("IsAuthFailure(%v) = false", err)
+		}
 		if !strings.Contains(strings.Join(k.calls, " "), "destroy-conn destroy-session") {
 			t.Errorf("no teardown: %v", k.calls)
 		}

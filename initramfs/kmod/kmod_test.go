@@ -269,10 +269,12 @@ func TestLoadAllFailures(t *testing.T) {
 	k := &fakeKernel{fail: map[string]bool{"sunrpc": true}}
 	var dry []string
 	n, failed := Loader{Load: k.load}.LoadAll(ix.Plan([]string{"boot"}, nil))
-	if n != 4 || len(failed) != 3 || !strings.Contains(failed[0].Error(), "sunrpc") || !strings.Contains(failed[1].Error(), "needs sunrpc") {
+	// A failed dependency does not stop its dependents from being tried:
+	// it may have been a soft one that something built in satisfies.
+	if n != 6 || len(failed) != 1 || !strings.Contains(failed[0].Error(), "sunrpc") {
 		t.Errorf("loaded %d, failed %v", n, failed)
 	}
-	if !slices.Equal(k.loaded, []string{"virtio_ring", "virtio", "virtio_pci", "overlay"}) {
+	if !slices.Equal(k.loaded, []string{"virtio_ring", "virtio", "virtio_pci", "nfs", "nfsv4", "overlay"}) {
 		t.Errorf("loaded %v", k.loaded)
 	}
 	n, failed = Loader{DryRun: func(p string) { dry = append(dry, p) }}.LoadAll(ix.Plan([]string{"iscsi"}, nil))

@@ -110,13 +110,16 @@ type Loader struct {
 	DryRun func(path string)
 	// Done, if non-nil, remembers across calls (stages) which modules were
 	// attempted: name -> nil (loaded) or the error. Attempted modules are
-	// not loaded again, and a module whose dependency failed is not tried.
+	// not loaded again.
 	Done map[string]error
 }
 
 // LoadAll loads mods in order. A failure is reported in failed (naming the
 // module) and does not stop the others; loaded counts the successes. A
-// module whose dependency failed is reported without being tried.
+// module whose dependency failed is still tried: the dependency may be a
+// soft one that something built in satisfies (crc32c_intel fails on CPUs
+// without SSE4.2, and the built-in crc32c_generic serves libcrc32c), and
+// the kernel refuses the module itself if a symbol is really missing.
 func (l Loader) LoadAll(mods []Module) (loaded int, failed []error) {
 	done := l.Done
 	if done == nil {
@@ -127,22 +130,20 @@ func (l Loader) LoadAll(mods []Module) (loaded int, failed []error) {
 			continue
 		}
 		var err error
-		for _, d := range m.Deps {
-			if derr, ok := done[d]; ok && derr != nil {
-				err = fmt.Errorf("module %s: not loaded: it needs %s, which failed", m.Name, d)
-				break
-			}
-		}
-		if err == nil {
-			p := "/" + strings.TrimPrefix(m.Path, "/")
-			switch {
-			case l.DryRun != nil:
-				l.DryRun(p)
-			case l.Load == nil:
-				err = fmt.Errorf("module %s: no Load function", m.Name)
-			default:
-				if err = l.Load(p); err != nil {
-					err = fmt.Errorf("module %s: %w", m.Name, err)
+		p := "/" + strings.TrimPrefix(m.Path, "/")
+		switch {
+		case l.DryRun != nil:
+			l.DryRun(p)
+		case l.Load == nil:
+			err = fmt.Errorf("module %s: no Load function", m.Name)
+		default:
+			if err = l.Load(p); err != nil {
+				err = fmt.Errorf("module %s: %w", m.Name, err)
+				for _, d := range m.Deps {
+					if derr, ok := done[d]; ok && derr != nil {
+						err = fmt.Errorf("%w (its dependency %s failed too)", err, d)
+						break
+					}
 				}
 			}
 		}
