@@ -29,7 +29,7 @@ const DebianReportPrefix = "SIDUS-DEB: "
 // debRootVersion changes when the files DebianRoot adds change; it is kept
 // in the root's stamp file, and a root with an older stamp is fitted again
 // (in place, without a new debootstrap).
-const debRootVersion = "3"
+const debRootVersion = "6"
 
 var debRootMu sync.Mutex
 
@@ -276,14 +276,17 @@ func MirrorFromList(text, suite string) string {
 //	SIDUS-DEB: analyze <systemd-analyze time>
 //	SIDUS-DEB: failed <unit>... | none
 //	SIDUS-DEB: why <unit> <journal line>              (last lines of each failed unit)
+//	SIDUS-DEB: warn <journal line>                    the boot's first 30 warnings
 //	SIDUS-DEB: hostname <h>
 //	SIDUS-DEB: machine-id <id>
+//	SIDUS-DEB: owner <path>=<uid>:<gid>:<mode>...     as the node sees them
 //	SIDUS-DEB: resolv <line>                          each non-comment line
 //	SIDUS-DEB: fstab <line>                           each non-comment line
 //	SIDUS-DEB: mount <mountpoint> <fstype> <options>  /, /ro, /rw
 //	SIDUS-DEB: addr <dev> <cidr> <valid_lft>          each IPv4 address but lo's
 //	SIDUS-DEB: unit <unit> <is-active>                networkd, networking, getty
-//	SIDUS-DEB: networkctl <line>                      if networkd runs
+//	SIDUS-DEB: netif <dev> ADMIN_STATE=... OPER_STATE=... NETWORK_FILE=...
+//	                                                  networkd's state, if it runs
 //	SIDUS-DEB: marks <files /sidus-mark-*>|none
 //	SIDUS-DEB: uptime <s>
 //
@@ -342,8 +345,10 @@ say "failed ${failed:-none}"
 for u in $failed; do
 	journalctl -b -u "$u" -n 4 --no-pager -q -o cat 2>/dev/null | while read -r l; do say "why $u $l"; done
 done
+journalctl -b -p warning --no-pager -q -o cat 2>/dev/null | head -n 30 | while read -r l; do say "warn $l"; done
 say "hostname $host"
 say "machine-id $(cat /etc/machine-id)"
+say "owner $(stat -c '%n=%u:%g:%a' /usr/bin/mount /etc/shadow /ro/etc/shadow 2>&1 | tr '\n' ' ')"
 grep -v '^#' /etc/resolv.conf 2>/dev/null | while read -r l; do [ -n "$l" ] && say "resolv $l"; done
 grep -v '^#' /etc/fstab 2>/dev/null | while read -r l; do [ -n "$l" ] && say "fstab $l"; done
 for m in / /ro /rw; do
@@ -354,9 +359,12 @@ addrs | while read -r l; do say "addr $l"; done
 for u in systemd-networkd networking serial-getty@ttyS0; do
 	say "unit $u $(systemctl is-active $u)"
 done
-if systemctl -q is-active systemd-networkd; then
-	networkctl list --no-legend 2>&1 | while read -r l; do say "networkctl $l"; done
-fi
+# networkd's view of each link (networkctl needs D-Bus, which minbase lacks).
+for f in /run/systemd/netif/links/*; do
+	[ -f "$f" ] || continue
+	dev=$(grep -l "^${f##*/}\$" /sys/class/net/*/ifindex 2>/dev/null | cut -d/ -f5)
+	say "netif ${dev:-?} $(grep -E '^(ADMIN_STATE|OPER_STATE|NETWORK_FILE)=' "$f" | tr '\n' ' ')"
+done
 say "marks $(marks)"
 say "uptime $(up)"
 

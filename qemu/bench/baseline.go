@@ -18,13 +18,14 @@ import (
 const vmhwmShell = `while read -r k v u; do [ "$k" = VmHWM: ] && echo "sidus-bench: init pid 1 VmHWM=$v kB"; done </proc/1/status
 `
 
-// RootaufsHook is the initramfs-tools init-bottom script of the baseline:
+// RootaufsHook is the initramfs-tools nfs-bottom script of the baseline:
 // the seed's rootaufs steps with overlayfs in place of aufs, done when the
-// kernel command line has aufs=tmpfs. It runs after udev's init-bottom
-// script (which stops udevd), just before run-init.
+// kernel command line has aufs=tmpfs. It runs right after the NFS mount,
+// before init-bottom (where udev's script moves /dev into ${rootmnt}: run
+// after it, the move of ${rootmnt} would take that /dev along to /ro).
 const RootaufsHook = `#!/bin/sh
 # rootaufs (overlayfs): a tmpfs over the read-only NFS root.
-PREREQ="udev"
+PREREQ=""
 prereqs() { echo "$PREREQ"; }
 case "$1" in prereqs) prereqs; exit 0 ;; esac
 . /scripts/functions
@@ -43,6 +44,15 @@ case " $(cat /proc/cmdline) " in
 	mount -n -o move /aufs "${rootmnt}"
 	;;
 esac
+exit 0
+`
+
+// VmHWMHook is the baseline's last init-bottom script (after udev's): it
+// prints PID 1's peak RSS just before run-init.
+const VmHWMHook = `#!/bin/sh
+PREREQ="udev"
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
 ` + vmhwmShell + `exit 0
 `
 
@@ -95,10 +105,11 @@ func withKernelTree(ctx context.Context, k *qemu.KernelInfo, logf func(string, .
 
 // BuildInitramfsTools builds Debian's initrd with mkinitramfs and a
 // private configuration folder in dir/initramfs-tools (InitramfsConf,
-// "overlay" in its modules file, RootaufsHook), for kernel k, into out.
+// "overlay" in its modules file, RootaufsHook, VmHWMHook), for kernel k,
+// into out.
 func BuildInitramfsTools(ctx context.Context, k *qemu.KernelInfo, dir, out string, logf func(string, ...any)) error {
 	conf := filepath.Join(dir, "initramfs-tools")
-	for _, d := range []string{"scripts/init-bottom", "hooks", "conf.d"} {
+	for _, d := range []string{"scripts/nfs-bottom", "scripts/init-bottom", "hooks", "conf.d"} {
 		if err := os.MkdirAll(filepath.Join(conf, d), 0o755); err != nil {
 			return err
 		}
@@ -110,7 +121,8 @@ func BuildInitramfsTools(ctx context.Context, k *qemu.KernelInfo, dir, out strin
 		{"initramfs.conf", InitramfsConf, 0o644},
 		// rootaufs's classic install step: add the union fs to modules.
 		{"modules", "overlay\n", 0o644},
-		{"scripts/init-bottom/rootaufs", RootaufsHook, 0o755},
+		{"scripts/nfs-bottom/rootaufs", RootaufsHook, 0o755},
+		{"scripts/init-bottom/zz-vmhwm", VmHWMHook, 0o755},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(conf, f.name), []byte(f.content), f.mode); err != nil {
@@ -127,6 +139,12 @@ func BuildInitramfsTools(ctx context.Context, k *qemu.KernelInfo, dir, out strin
 // command line: tmpfs upper, NFS lower, in a pre-pivot hook).
 var DracutModules = []string{"base", "network-legacy", "nfs", "overlay-root"}
 
+// DracutDrivers are added to what DracutModules bring: the virtio PCI bus
+// driver, without which virtio_net (from kernel-network-modules) finds no
+// device. initramfs-tools' MODULES=netboot and our image have it; dracut
+// leaves it to its qemu module, which also packs disk drivers.
+var DracutDrivers = []string{"virtio_pci"}
+
 // BuildDracut builds a generic (--no-hostonly) dracut initrd of
 // DracutModules with zstd, ignoring the host's dracut.conf, for kernel k,
 // into out. A pre-pivot hook prints PID 1's VmHWM.
@@ -142,6 +160,7 @@ func BuildDracut(ctx context.Context, k *qemu.KernelInfo, dir, out string, logf 
 	_, err := withKernelTree(ctx, k, logf, "dracut", "--force", "--no-hostonly",
 		"--conf", os.DevNull, "--confdir", confDir,
 		"--kver", k.Version, "-m", strings.Join(DracutModules, " "), "--zstd",
+		"--add-drivers", strings.Join(DracutDrivers, " "),
 		"--include", hook, "/lib/dracut/hooks/pre-pivot/99-sidus-bench-vmhwm.sh",
 		out)
 	return err

@@ -172,10 +172,10 @@ func Run(ctx context.Context, o Options) (err error) {
 			Note: "`sidus-mkinitramfs` with its default module set (what `qemu.BuildInitrd` packs), zstd at its best-compression level; booted with the seed's tmpfs APPEND line verbatim (DHCP option 17 gives the path, next-server the server; NFSv4)"},
 		{Name: "initramfs-tools", Initrd: itools, CPU: o.CPU,
 			Append: fmt.Sprintf("console=ttyS0 root=/dev/nfs nfsroot=%s:%s,tcp ip=dhcp aufs=tmpfs", lab.ServerIP, lab.NFSv3Path),
-			Note:   "Debian's `mkinitramfs -d CONFDIR` with `BOOT=nfs MODULES=netboot COMPRESS=zstd` (zstd -9), `overlay` in `modules` and a rootaufs-style init-bottom hook (NFS moved to /ro, tmpfs at /rw, overlayfs at /aufs, /ro and /rw moved under it, /aufs moved to ${rootmnt}); klibc's nfsmount does NFSv2/v3 only, so nfsroot= names the export's real path (NFSv3)"},
+			Note:   "Debian's `mkinitramfs -d CONFDIR` with `BOOT=nfs MODULES=netboot COMPRESS=zstd` (zstd -9), `overlay` in `modules` and a rootaufs-style nfs-bottom script (NFS moved to /ro, tmpfs at /rw, overlayfs at /aufs, /ro and /rw moved under it, /aufs moved to ${rootmnt}); klibc's nfsmount does NFSv2/v3 only, so nfsroot= names the export's real path (NFSv3)"},
 		{Name: "dracut", Initrd: dracut, CPU: o.CPU, Skipped: dracutSkip,
 			Append: fmt.Sprintf("console=ttyS0 root=nfs:%s:%s ip=dhcp rootovl", lab.ServerIP, lab.NFSv4Path),
-			Note:   "Debian's dracut 059 (`dracut-core`, `dracut-network`): `dracut --no-hostonly -m \"" + strings.Join(DracutModules, " ") + "\" --zstd` (zstd -15) with the host's dracut.conf ignored; the network module's handler is network-legacy (dhclient), which a non-systemd initrd uses; `rootovl` makes Debian's overlay-root module put a tmpfs-backed overlayfs over the NFS root in a pre-pivot hook (mount.nfs negotiates NFSv4)"},
+			Note:   "Debian's dracut 059 (`dracut-core`, `dracut-network`): `dracut --no-hostonly -m \"" + strings.Join(DracutModules, " ") + "\" --add-drivers \"" + strings.Join(DracutDrivers, " ") + "\" --zstd` (zstd -15) with the host's dracut.conf ignored; the network module's handler is network-legacy (dhclient), which a non-systemd initrd uses; `rootovl` makes Debian's overlay-root module put a tmpfs-backed overlayfs over the NFS root in a pre-pivot hook (mount.nfs negotiates NFSv4)"},
 	}
 	if o.NoRDRANDCPU != "-" {
 		rep.Variants = append(rep.Variants, &Variant{Name: "ours, no RDRAND", Initrd: ours, CPU: o.NoRDRANDCPU,

@@ -25,7 +25,10 @@ type Boot struct {
 	// Stages are sidus-init's "sidus: stage NAME: done in X.XXXs" lines,
 	// in order, each once. The init stage never ends (it execs the root's
 	// init): its duration is taken from the kmsg copy of "stage init:
-	// start" (which carries the kernel's time stamp) to RootInit.
+	// start" (which carries the kernel's time stamp) to RootInit if the
+	// console has it, else it is the rest of the initrd phase:
+	// RootInit - RunInit - the other stages (the Go runtime's start, the
+	// handover and the root's shell up to its first line).
 	Stages []Stage
 }
 
@@ -94,8 +97,18 @@ func Parse(console string) (Boot, error) {
 			b.Stages = append(b.Stages, Stage{Name: m[1], Seconds: d})
 		}
 	}
-	if initStart >= 0 && b.RootInit >= initStart && !seen["init"] {
-		b.Stages = append(b.Stages, Stage{Name: "init", Seconds: b.RootInit - initStart})
+	if !seen["init"] && len(b.Stages) > 0 {
+		if initStart >= 0 && b.RootInit >= initStart {
+			b.Stages = append(b.Stages, Stage{Name: "init", Seconds: b.RootInit - initStart})
+		} else if b.RunInit >= 0 && b.RootInit >= 0 {
+			rest := b.RootInit - b.RunInit
+			for _, s := range b.Stages {
+				rest -= s.Seconds
+			}
+			if rest >= 0 {
+				b.Stages = append(b.Stages, Stage{Name: "init", Seconds: rest})
+			}
+		}
 	}
 	if b.RootInit < 0 {
 		return b, fmt.Errorf("console has no %q line: the root's init did not start", "SIDUS-ROOT: init-started")

@@ -155,7 +155,7 @@ func (r *Report) Markdown() string {
 			ratio(float64(o.Size), float64(b.Size)))
 	}
 	p("\n## Our init's stages (s, from its own `sidus: stage NAME: done in` lines)\n\n")
-	p("`init` never ends (it execs the root's init): it is measured from the kernel's time stamp of `sidus: stage init: start` to the root's `init-started` uptime.\n\n")
+	p("`init` never ends (it execs the root's init): it is the rest of the initrd phase, /init → root's init minus the other stages (the Go runtime's start, the handover — VmHWM, freeing the initramfs, exec — and the root's shell up to its first line).\n\n")
 	p("| initrd | CPU |")
 	for _, s := range StageNames {
 		p(" %s |", s)
