@@ -8,7 +8,7 @@ GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind tgt \
 	dnsmasq-base pxelinux syslinux-common kmod cpio busybox-static e2fsprogs xfsprogs btrfs-progs \
 	iproute2 file
-BENCH_PACKAGES := initramfs-tools klibc-utils busybox dracut-core dracut-network
+BENCH_PACKAGES := initramfs-tools klibc-utils dracut-core dracut-network
 BUILD := build
 
 .PHONY: all deps test unit e2e demo initrd bench clean

@@ -157,10 +157,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	// The lab: option 17 is the seed's path (NFSv4 pseudo path).
+	t0 = time.Now()
 	lab, err := qemu.StartLabProcess(p, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo})
 	if err != nil {
 		return err
 	}
+	labWait := time.Since(t0)
 	stopLab := context.AfterFunc(ctx, func() { p.Close() })
 	defer stopLab()
 
@@ -234,6 +236,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	p.Close()
 	rep.Notes = notes(rep)
 	rep.Elapsed = time.Since(start)
+	if labWait > 10*time.Second {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("The whole run includes %v spent waiting for another lab on this machine (/tmp/sidus-lab.lock).", labWait.Round(time.Second)))
+	}
 	md := rep.Markdown()
 	fmt.Fprintln(o.Log)
 	fmt.Fprint(o.Log, md)
@@ -283,7 +288,7 @@ func boot(ctx context.Context, p *qemu.Process, lab *qemu.Lab, k *qemu.KernelInf
 
 func notes(r *Report) []string {
 	n := []string{
-		"Times are guest uptimes from the serial console: the kernel's `Run /init as init process` line (printk time stamp) and the test root's `SIDUS-ROOT: init-started uptime=` line (/proc/uptime). Under TCG the guest clock runs slower than a real machine's, but the same way for every row.",
+		"Times are guest uptimes from the serial console: the kernel's `Run /init as init process` line (printk time stamp) and the test root's `SIDUS-ROOT: init-started uptime=` line (/proc/uptime). QEMU TCG is far slower than hardware, so absolute times are not a real node's; every row pays the same emulation cost, so the ratios are the point.",
 		"PID 1 VmHWM is the peak resident set of the initramfs' PID 1 (sidus-init; the /init shell for the baselines), read from /proc/1/status just before the switch to the root: it does not count udevd, dhclient, ipconfig or nfsmount, which the baselines run as child processes.",
 		"Compressed sizes are the files given to QEMU's -initrd; `modules` counts the .ko files `lsinitrd` lists.",
 	}
