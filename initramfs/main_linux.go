@@ -86,6 +86,7 @@ func fatal(log *Logger, h Handover, cmdline string, err error) {
 		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	}
 	for {
+		t0 := time.Now()
 		if serr := h.Shell("fatal error"); serr != nil {
 			log.Printf("%v; waiting forever (set panic=N on the kernel command line to reboot after N seconds)", serr)
 			for {
@@ -93,5 +94,8 @@ func fatal(log *Logger, h Handover, cmdline string, err error) {
 			}
 		}
 		log.Printf("rescue shell exited; the boot cannot continue after a fatal error; starting another shell (reboot -f to restart)")
+		if time.Since(t0) < 2*time.Second {
+			time.Sleep(5 * time.Second) // a console with no input: do not spin
+		}
 	}
 }
