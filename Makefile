@@ -7,7 +7,7 @@ export SIDUS_CACHE
 GO ?= go
 APT_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind tgt \
 	dnsmasq-base pxelinux syslinux-common kmod cpio busybox-static e2fsprogs xfsprogs btrfs-progs \
-	iproute2 file
+	iproute2 file debootstrap
 BENCH_PACKAGES := initramfs-tools klibc-utils dracut-core dracut-network
 BUILD := build
 
