@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,62 +57,7 @@ func debLab(t *testing.T, root string, nodes int, lease time.Duration) *qemu.Lab
 	if lab.MAC(0) != macOf(0) {
 		t.Fatalf("lab MAC(0) = %s, test expects %s", lab.MAC(0), macOf(0))
 	}
-	numericOwners(t, lab)
 	return lab
-}
-
-// numericOwners makes the lab's NFS server send numeric owners over NFSv4,
-// as knfsd does for sec=sys. With ganesha's default (names such as
-// "root@localdomain") a node without an idmapper sees every file of the
-// shared tree owned by 4294967294: setuid-root /usr/bin/mount then runs
-// as that user and systemd's dev-hugepages, dev-mqueue, sys-kernel-debug
-// and sys-kernel-tracing mounts fail. Once qemu.GaneshaConfig sets
-// Only_Numeric_Owners itself this does nothing; until then it restarts
-// ganesha with the option added.
-func numericOwners(t *testing.T, lab *qemu.Lab) {
-	t.Helper()
-	const opt = "Only_Numeric_Owners = true;"
-	if strings.Contains(qemu.GaneshaConfig(lab.ServerIP, lab.NFSv3Path, lab.Dir), "Only_Numeric_Owners") {
-		return
-	}
-	for _, d := range lab.Daemons() {
-		if d.Name == "ganesha" {
-			d.Cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-d.Exited():
-			case <-time.After(10 * time.Second):
-				d.Cmd.Process.Kill()
-				<-d.Exited()
-			}
-		}
-	}
-	state := filepath.Join(lab.Dir, "ganesha-numeric")
-	if err := os.MkdirAll(filepath.Join(state, "recovery"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conf := strings.Replace(qemu.GaneshaConfig(lab.ServerIP, lab.NFSv3Path, state), "NFSV4 {", "NFSV4 {\n\t"+opt, 1)
-	cf, logf := filepath.Join(state, "ganesha.conf"), filepath.Join(state, "ganesha.log")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d, err := lab.Run("ganesha-numeric", "ganesha.nfsd", "-F", "-f", cf, "-L", logf, "-p", filepath.Join(state, "ganesha.pid"), "-N", "NIV_EVENT")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if b, _ := os.ReadFile(logf); strings.Contains(string(b), "NFS SERVER INITIALIZED") {
-			return
-		}
-		select {
-		case <-d.Exited():
-			b, _ := os.ReadFile(logf)
-			t.Fatalf("ganesha with %s exited:\n%s", opt, b)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ganesha with %s not ready in 30 s", opt)
-		}
-	}
 }
 
 // macOf is qemu.Lab.MAC(i), needed before the lab exists.
@@ -159,10 +103,13 @@ var sidusRelated = regexp.MustCompile(`(?i)network|networking|ifup|nfs|rpc|mount
 // was reached.
 func expectReport(t *testing.T, vm *qemu.VM, i int) string {
 	t.Helper()
-	if _, err := vm.ExpectAll(debBootTimeout, `sidus: handing over to /sbin/init`, `SIDUS-DEB: running `, `SIDUS-DEB: uptime `); err != nil {
+	if _, err := vm.ExpectAll(debBootTimeout, `SIDUS-DEB: running `, `SIDUS-DEB: uptime `); err != nil {
 		return ""
 	}
 	lines := vm.Lines()
+	if !regexpMatchAny(lines, `sidus: handing over to /sbin/init`) {
+		t.Errorf("node %d: sidus-init did not hand over to /sbin/init", i)
+	}
 	state, failed := deb1(lines, "running"), deb1(lines, "failed")
 	switch state {
 	case "running":
@@ -262,9 +209,7 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if u := deb1(lines, "unit systemd-networkd"); u != "active" {
 		t.Fatalf("systemd-networkd is %q, want active", u)
 	}
-	if nc := deb1(lines, "netif eth0"); !strings.Contains(nc, "ADMIN_STATE=unmanaged") {
-		t.Errorf("networkd manages the boot NIC: %q", nc)
-	}
+	t.Logf("networkd on eth0 after boot: %q", deb1(lines, "netif eth0"))
 	addr := deb1(lines, "addr")
 
 	// A file the node has never seen, written on the server after boot.
@@ -304,11 +249,30 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if w := deb(lines, "watch"); len(w) == 0 || !strings.HasSuffix(lastWith(w, " ro "), content) {
 		t.Errorf("the node no longer reads /ro/%s at the end: %q", name, lastWith(w, " ro "))
 	}
+	// networkd must have left the boot NIC alone: only the init's DHCP
+	// reached the server, and networkd never configured eth0. sidus-init's
+	// 10-sidus-eth0.network (Unmanaged=yes) sorts before the root's
+	// 90-dhcp.network; but with bookworm's systemd 252 the link stays
+	// "pending" (networkd waits for udev to mark it initialized), so the
+	// .network files are not reached yet: accept either state.
+	nc := lastWith(deb(lines, "watch"), " netif eth0 ")
+	if !strings.Contains(nc, "ADMIN_STATE=unmanaged") && !strings.Contains(nc, "ADMIN_STATE=pending") {
+		t.Errorf("networkd's state of the boot NIC at the end: %q, want unmanaged (or pending); networkd log: %q", nc, deb(lines, "networkd"))
+	}
+	for _, l := range deb(lines, "networkd") {
+		if strings.HasPrefix(l, "eth0: DHCP") || strings.Contains(l, "eth0: Configuring") {
+			t.Errorf("networkd configured the boot NIC: %s", l)
+		}
+	}
 	acks := 0
 	if b, err := os.ReadFile(filepath.Join(lab.Dir, "dnsmasq.log")); err == nil {
 		acks = strings.Count(string(b), "DHCPACK")
 	}
+	if acks != 1 {
+		t.Errorf("dnsmasq sent %d DHCPACKs, want 1 (the init's): something else ran DHCP on the boot NIC", acks)
+	}
 	d := expectPoweroff(t, vm, 30*time.Second)
+	t.Logf("networkd's state of eth0 at the end: %s", nc)
 	t.Logf("multi-user at %s s; address %s kept to uptime %.0f s with a 120 s lease (dnsmasq sent %d DHCPACK); /ro/%s read in %d watches; poweroff %v",
 		mu, addr, up, acks, name, ros, d)
 }
@@ -330,11 +294,10 @@ func TestDebianTwoNodes(t *testing.T) {
 	lab := debLab(t, root, 2, 0)
 	extra := "sidus.test.mark sidus.test.watch=150 sidus.test.every=10 sidus.test=poweroff"
 	vms := []*qemu.VM{debBoot(t, lab, 0, extra), debBoot(t, lab, 1, extra)}
-	for i, vm := range vms {
+	for _, vm := range vms {
 		if _, err := vm.Expect(`SIDUS-DEB: mark /sidus-mark-\S+ written`, debBootTimeout); err != nil {
 			return
 		}
-		_ = i
 	}
 	// Both marks are written now: every later marks line must show one.
 	seen := []int{len(vms[0].Lines()), len(vms[1].Lines())}

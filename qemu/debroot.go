@@ -29,7 +29,7 @@ const DebianReportPrefix = "SIDUS-DEB: "
 // debRootVersion changes when the files DebianRoot adds change; it is kept
 // in the root's stamp file, and a root with an older stamp is fitted again
 // (in place, without a new debootstrap).
-const debRootVersion = "6"
+const debRootVersion = "8"
 
 var debRootMu sync.Mutex
 
@@ -287,6 +287,7 @@ func MirrorFromList(text, suite string) string {
 //	SIDUS-DEB: unit <unit> <is-active>                networkd, networking, getty
 //	SIDUS-DEB: netif <dev> ADMIN_STATE=... OPER_STATE=... NETWORK_FILE=...
 //	                                                  networkd's state, if it runs
+//	SIDUS-DEB: networkd <journal line>                its last 10 log lines
 //	SIDUS-DEB: marks <files /sidus-mark-*>|none
 //	SIDUS-DEB: uptime <s>
 //
@@ -360,11 +361,15 @@ for u in systemd-networkd networking serial-getty@ttyS0; do
 	say "unit $u $(systemctl is-active $u)"
 done
 # networkd's view of each link (networkctl needs D-Bus, which minbase lacks).
+netifs() {
 for f in /run/systemd/netif/links/*; do
 	[ -f "$f" ] || continue
 	dev=$(grep -l "^${f##*/}\$" /sys/class/net/*/ifindex 2>/dev/null | cut -d/ -f5)
-	say "netif ${dev:-?} $(grep -E '^(ADMIN_STATE|OPER_STATE|NETWORK_FILE)=' "$f" | tr '\n' ' ')"
+	echo "netif ${dev:-?} $(grep -E '^(ADMIN_STATE|OPER_STATE|NETWORK_FILE)=' "$f" | tr '\n' ' ')"
 done
+}
+netifs | while read -r l; do say "$l"; done
+journalctl -b -u systemd-networkd --no-pager -q -o cat 2>/dev/null | tail -n 10 | while read -r l; do say "networkd $l"; done
 say "marks $(marks)"
 say "uptime $(up)"
 
@@ -386,6 +391,7 @@ if [ -n "$watch" ]; then
 			fi
 		fi
 		say "watch uptime=$u marks $(marks)"
+		netifs | while read -r l; do say "watch uptime=$u $l"; done
 		[ $((now - start)) -ge "$watch" ] && break
 	done
 fi
@@ -495,7 +501,7 @@ func fitDebianRoot(dir string) error {
 	}
 	// Keep the tree small: no package caches, lists, docs or man pages.
 	for _, g := range []string{"var/cache/apt/*.bin", "var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*",
-		"usr/share/doc/*", "usr/share/man/*", "usr/share/info/*", "var/log/*.log"} {
+		"usr/share/doc/*", "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*", "var/log/*.log"} {
 		m, _ := filepath.Glob(filepath.Join(dir, g))
 		for _, p := range m {
 			os.RemoveAll(p)

@@ -368,6 +368,9 @@ func GaneshaConfig(bind, root, stateDir string) string {
 }
 NFSV4 {
 	Graceless = true;
+	# Numeric owners, as knfsd does for sec=sys: a node has no idmapper, and
+	# with names (root@localdomain) every file would look owned by nobody.
+	Only_Numeric_Owners = true;
 	RecoveryRoot = %q;
 }
 NFS_KRB5 {

@@ -17,6 +17,7 @@ var Tools = map[string]string{
 	"rpcbind":            "rpcbind",
 	"rpcinfo":            "rpcbind",
 	"dnsmasq":            "dnsmasq-base",
+	"debootstrap":        "debootstrap",
 	"tgtd":               "tgt",
 	"tgtadm":             "tgt",
 	"cpio":               "cpio",
