@@ -1,6 +1,6 @@
 // Command sidus-lab runs the SIDUS-Go lab outside the tests:
 //
-//	sidus-lab demo [-shell] [-root busybox|debian]   boot a node and show its console (make demo)
+//	sidus-lab demo [-shell] [-root debian|busybox]   boot a node and show its console (make demo)
 //	sidus-lab initrd [-o DIR]                        build initrd.img-Sidus for the cached kernel (make initrd)
 //	sidus-lab bench [-n N] [-o BENCHMARKS.md]        compare with initramfs-tools and dracut (make bench)
 //

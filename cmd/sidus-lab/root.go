@@ -7,12 +7,24 @@ import (
 	"github.com/sidus-go/sidus/qemu"
 )
 
-// demoRoot returns the shared root the demo exports.
-func demoRoot(kind, dir string) (string, error) {
+// demoRoot returns the shared root the demo exports and the words its
+// command line needs: the Debian root (systemd, built once with
+// debootstrap and cached) logs root in on the console; without -shell it
+// reports and powers off.
+func demoRoot(kind, dir string, shell bool) (root, words string, err error) {
 	switch kind {
+	case "debian":
+		root, err = qemu.DebianRoot()
+		if !shell {
+			words = " sidus.test=poweroff"
+		}
+		return root, words, err
 	case "busybox":
-		root := filepath.Join(dir, "root")
-		return root, qemu.TestRoot(root)
+		root = filepath.Join(dir, "root")
+		if shell {
+			words = " sidus.test=shell"
+		}
+		return root, words, qemu.TestRoot(root)
 	}
-	return "", fmt.Errorf("-root %q: expected busybox or debian", kind)
+	return "", "", fmt.Errorf("-root %q: expected debian or busybox", kind)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/sidus-go/sidus/qemu"
 )
 
-const usage = "usage: sidus-lab demo [-shell] [-root busybox|debian] | initrd [-o DIR] | bench [-n N] [-o FILE]"
+const usage = "usage: sidus-lab demo [-shell] [-root debian|busybox] | initrd [-o DIR] | bench [-n N] [-o FILE]"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -53,12 +53,12 @@ func initrd(args []string, out io.Writer) error {
 
 // demo boots one node with the seed's tmpfs pxelinux line on a lab of its
 // own and streams the console. With -shell the root offers a shell on the
-// console (quit QEMU with Ctrl-A X); otherwise the node reports what it
+// console (Ctrl-C ends the demo and tears the lab down); otherwise the node reports what it
 // sees and powers off.
 func demo(args []string, out io.Writer, in io.Reader) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	shell := fs.Bool("shell", false, "leave a shell on the node's console")
-	rootKind := fs.String("root", "busybox", "the shared root: busybox (fast) or debian (systemd, debootstrap'ed once)")
+	rootKind := fs.String("root", "debian", "the shared root: debian (systemd; debootstrap'ed once, then cached) or busybox (fast)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +80,10 @@ func demo(args []string, out io.Writer, in io.Reader) error {
 	if err != nil {
 		return err
 	}
-	root, err := demoRoot(*rootKind, dir)
+	if *rootKind == "debian" {
+		p.Logf("sidus-lab: building the Debian root with debootstrap (first run only, about 2 minutes)")
+	}
+	root, words, err := demoRoot(*rootKind, dir, *shell)
 	if err != nil {
 		return err
 	}
@@ -89,10 +92,7 @@ func demo(args []string, out io.Writer, in io.Reader) error {
 	if err != nil {
 		return err
 	}
-	appendLine := qemu.SerialConsole(qemu.SeedTmpfsLabel)
-	if *shell {
-		appendLine += " sidus.test=shell"
-	}
+	appendLine := qemu.SerialConsole(qemu.SeedTmpfsLabel) + words
 	p.Logf("sidus-lab: lab up in namespace %s (dnsmasq, rpcbind, nfs-ganesha on %s); booting:\n  %s", lab.NS, lab.ServerIP, appendLine)
 	vm, err := qemu.StartProcess(p, lab, qemu.Options{Kernel: k.Vmlinuz, Initrd: img, Append: appendLine, Memory: "1G",
 		NoReboot: true, NetDevs: []qemu.NetDev{lab.NetDev(0)}}, out, in)
