@@ -55,8 +55,7 @@ const (
 
 // iscsiCanonical returns the canonical name of an iSCSI parameter name.
 func iscsiCanonical(name string) (string, bool) {
-	c, ok := iscsi.Canonicalize(name, "")
-	return c, ok && c != "netroot"
+	return iscsi.Canonicalize(name)
 }
 
 // sidusOptions is the one table of sidus.KEY=VALUE options and their values.

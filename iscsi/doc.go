@@ -4,8 +4,8 @@
 //
 // The package is split so that almost all of it is pure and unit-tested:
 //
-//   - params.go: the open-iscsi ISCSI_* parameters, their dracut (rd.iscsi.*,
-//     netroot=iscsi:...) and lower-case aliases, /etc/iscsi.initramfs files,
+//   - params.go: the open-iscsi ISCSI_* parameters, their dracut (rd.iscsi.*)
+//     and lower-case aliases, /etc/iscsi.initramfs files,
 //     and %i/%h/%m template expansion.
 //   - chap.go: CHAP (RFC 1994 / RFC 7143 section 12.1.3) with MD5, one-way and mutual.
 //   - pdu.go: Basic Header Segment encode/decode and text key=value data.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -248,16 +247,10 @@ var canonical = map[string]bool{
 // Canonicalize maps a command-line key to its canonical ISCSI_* name:
 // ISCSI_* itself, lower-case iscsi_*, and dracut's rd.iscsi.initiator,
 // rd.iscsi.target.{name,ip,port,group}, rd.iscsi.{username,password},
-// rd.iscsi.in.{username,password}. For key "netroot" it returns
-// ("netroot", true) only if value starts with "iscsi:"; pass that value to
-// ParseNetroot. ok is false for keys that are not iSCSI parameters.
-func Canonicalize(key, value string) (canonKey string, ok bool) {
-	if key == "netroot" {
-		if strings.HasPrefix(value, "iscsi:") {
-			return "netroot", true
-		}
-		return "", false
-	}
+// rd.iscsi.in.{username,password}. ok is false for keys that are not
+// iSCSI parameters. (netroot=iscsi:... is parsed with the rest of the
+// kernel command line, in package initramfs.)
+func Canonicalize(key string) (canonKey string, ok bool) {
 	if c, ok := aliases[strings.ToLower(key)]; ok {
 		return c, true
 	}
@@ -265,143 +258,6 @@ func Canonicalize(key, value string) (canonKey string, ok bool) {
 		return u, true
 	}
 	return "", false
-}
-
-// FromCmdline extracts the iSCSI parameters from command-line key=value
-// pairs, keyed canonically. Precedence, lowest first: netroot=iscsi:...,
-// rd.iscsi.*, lower-case iscsi_*, upper-case ISCSI_*.
-func FromCmdline(args map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	rank := map[string]int{}
-	set := func(k, v string, r int) {
-		if old, ok := rank[k]; !ok || r >= old {
-			out[k], rank[k] = v, r
-		}
-	}
-	keys := make([]string, 0, len(args))
-	for k := range args {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := args[k]
-		c, ok := Canonicalize(k, v)
-		if !ok {
-			continue
-		}
-		switch {
-		case c == "netroot":
-			m, err := ParseNetroot(v)
-			if err != nil {
-				return nil, err
-			}
-			for mk, mv := range m {
-				set(mk, mv, 0)
-			}
-		case strings.HasPrefix(k, "rd."):
-			set(c, v, 1)
-		case k != c:
-			set(c, v, 2)
-		default:
-			set(c, v, 3)
-		}
-	}
-	return out, nil
-}
-
-const netrootForm = "iscsi:[user:pass[:inuser:inpass]@][server]:[proto]:[port][:iface:netdev]:[lun]:targetname"
-
-// ParseNetroot parses dracut's
-// netroot=iscsi:[user:pass[:inuser:inpass]@][server]:[proto]:[port][:iface:netdev]:[lun]:target
-// into canonical keys (only those given are set).
-func ParseNetroot(s string) (map[string]string, error) {
-	bad := func(why string) error {
-		return fmt.Errorf("netroot=%s: %s; expected %s", redactNetroot(s), why, netrootForm)
-	}
-	rest, ok := strings.CutPrefix(s, "iscsi:")
-	if !ok {
-		return nil, bad("not an iscsi netroot")
-	}
-	out := map[string]string{}
-	// The target name never contains '@'; credentials might.
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		creds := strings.Split(rest[:i], ":")
-		rest = rest[i+1:]
-		switch len(creds) {
-		case 4:
-			out[KeyInUsername], out[KeyInPassword] = creds[2], creds[3]
-			fallthrough
-		case 2:
-			out[KeyUsername], out[KeyPassword] = creds[0], creds[1]
-		default:
-			return nil, bad("credentials must be user:pass or user:pass:inuser:inpass")
-		}
-	}
-	var server string
-	if strings.HasPrefix(rest, "[") {
-		j := strings.Index(rest, "]")
-		if j < 0 {
-			return nil, bad("unterminated [IPv6] server")
-		}
-		server, rest = rest[1:j], rest[j+1:]
-		if !strings.HasPrefix(rest, ":") {
-			return nil, bad("missing ':' after [IPv6] server")
-		}
-		rest = rest[1:]
-	} else {
-		j := strings.Index(rest, ":")
-		if j < 0 {
-			return nil, bad("missing fields")
-		}
-		server, rest = rest[:j], rest[j+1:]
-	}
-	fields := strings.Split(rest, ":")
-	ti := -1
-	for i, f := range fields {
-		if validName(f) {
-			ti = i
-			break
-		}
-	}
-	if ti < 0 {
-		return nil, bad("no target name (iqn./eui./naa.)")
-	}
-	pre := fields[:ti]
-	if len(pre) != 3 && len(pre) != 5 {
-		return nil, bad(fmt.Sprintf("%d fields between server and target name, want proto:port:lun or proto:port:iface:netdev:lun", len(pre)))
-	}
-	port, lun := pre[1], pre[len(pre)-1]
-	if pre[0] != "" && pre[0] != "6" {
-		return nil, bad(fmt.Sprintf("protocol %q is not 6 (TCP)", pre[0]))
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, bad(fmt.Sprintf("bad port %q", port))
-		}
-		out[KeyTargetPort] = port
-	}
-	if lun != "" {
-		if n, err := strconv.Atoi(lun); err != nil || n < 0 {
-			return nil, bad(fmt.Sprintf("bad LUN %q", lun))
-		}
-		out[KeyLUN] = lun
-	}
-	if server != "" {
-		if strings.Contains(server, ":") {
-			server = "[" + server + "]" // keep IPv6 unambiguous in ISCSI_TARGET_IP
-		}
-		out[KeyTargetIP] = server
-	}
-	out[KeyTargetName] = strings.Join(fields[ti:], ":")
-	return out, nil
-}
-
-// redactNetroot hides the credentials part of a netroot value.
-func redactNetroot(s string) string {
-	if i := strings.LastIndex(s, "@"); i >= 0 {
-		return "iscsi:<credentials redacted>" + s[i:]
-	}
-	return s
 }
 
 // ReadConf reads an open-iscsi /etc/iscsi.initramfs style file: KEY=value,

@@ -99,70 +99,13 @@ func TestCanonicalize(t *testing.T) {
 		{"rd.iscsi.password", "", KeyPassword},
 		{"rd.iscsi.in.username", "", KeyInUsername},
 		{"rd.iscsi.in.password", "", KeyInPassword},
-		{"netroot", "iscsi:1.2.3.4::::iqn.x:y", "netroot"},
-		{"netroot", "nfs:1.2.3.4:/x", ""},
 		{"Iscsi_Initiator", "", ""},
 		{"ip", "dhcp", ""},
 		{"rd.iscsi.firmware", "1", ""},
 	} {
-		got, ok := Canonicalize(tt.key, tt.value)
+		got, ok := Canonicalize(tt.key)
 		if ok != (tt.want != "") || got != tt.want {
-			t.Errorf("Canonicalize(%q, %q) = %q, %v; want %q", tt.key, tt.value, got, ok, tt.want)
-		}
-	}
-}
-
-func TestFromCmdline(t *testing.T) {
-	got, err := FromCmdline(map[string]string{
-		"netroot":              "iscsi:u:pw@10.0.0.9::3261:1:iqn.2000-01.a:b",
-		"rd.iscsi.target.port": "3262",
-		"iscsi_target_port":    "3263",
-		"ISCSI_INITIATOR":      "iqn.2013-04.zone.sidus.target:default",
-		"iscsi_initiator":      "iqn.lower:x",
-		"aufs":                 "iscsi",
-	})
-	want := map[string]string{
-		KeyUsername: "u", KeyPassword: "pw", KeyTargetIP: "10.0.0.9", KeyTargetPort: "3263", KeyLUN: "1",
-		KeyTargetName: "iqn.2000-01.a:b", KeyInitiator: "iqn.2013-04.zone.sidus.target:default",
-	}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("FromCmdline = %v, %v", got, err)
-	}
-}
-
-func TestParseNetroot(t *testing.T) {
-	for _, tt := range []struct {
-		in      string
-		want    map[string]string
-		wantErr string
-	}{
-		{"iscsi:10.0.0.1::3260:1:iqn.2000-01.a:b", map[string]string{KeyTargetIP: "10.0.0.1", KeyTargetPort: "3260", KeyLUN: "1", KeyTargetName: "iqn.2000-01.a:b"}, ""},
-		{"iscsi:10.0.0.1::::iqn.2000-01.a:b", map[string]string{KeyTargetIP: "10.0.0.1", KeyTargetName: "iqn.2000-01.a:b"}, ""},
-		{"iscsi:::::iqn.2000-01.a:b", map[string]string{KeyTargetName: "iqn.2000-01.a:b"}, ""},
-		{"iscsi:u:p@10.0.0.1:6:3260:0:iqn.2000-01.a:b", map[string]string{KeyUsername: "u", KeyPassword: "p", KeyTargetIP: "10.0.0.1", KeyTargetPort: "3260", KeyLUN: "0", KeyTargetName: "iqn.2000-01.a:b"}, ""},
-		{"iscsi:u:p:iu:ip@[fd00::1]::3260:eth0:eth0:2:iqn.2000-01.a:b", map[string]string{KeyUsername: "u", KeyPassword: "p", KeyInUsername: "iu", KeyInPassword: "ip",
-			KeyTargetIP: "[fd00::1]", KeyTargetPort: "3260", KeyLUN: "2", KeyTargetName: "iqn.2000-01.a:b"}, ""},
-		{"nfs:1.2.3.4", nil, "not an iscsi netroot"},
-		{"iscsi:10.0.0.1::3260:1:target", nil, "no target name"},
-		{"iscsi:10.0.0.1::99999:1:iqn.2000-01.a:b", nil, "bad port"},
-		{"iscsi:10.0.0.1::3260:x:iqn.2000-01.a:b", nil, "bad LUN"},
-		{"iscsi:10.0.0.1:17:3260:1:iqn.2000-01.a:b", nil, "protocol"},
-		{"iscsi:u@10.0.0.1::3260:1:iqn.2000-01.a:b", nil, "credentials"},
-		{"iscsi:u:s3cr3t-value:x@10.0.0.1::3260:1:iqn.2000-01.a:b", nil, "credentials"},
-		{"iscsi:10.0.0.1:3260:iqn.2000-01.a:b", nil, "fields"},
-	} {
-		got, err := ParseNetroot(tt.in)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "expected iscsi:") {
-				t.Errorf("ParseNetroot(%q) err = %v, want %q", tt.in, err, tt.wantErr)
-			}
-			if err != nil && strings.Contains(err.Error(), "s3cr3t-value") {
-				t.Errorf("error leaks secret: %v", err)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParseNetroot(%q) = %v, %v", tt.in, got, err)
+			t.Errorf("Canonicalize(%q) = %q, %v; want %q", tt.key, got, ok, tt.want)
 		}
 	}
 }
