@@ -5,13 +5,14 @@
 SIDUS_CACHE ?= /var/cache/sidus-go
 export SIDUS_CACHE
 GO ?= go
-APT_PACKAGES := qemu-system-x86 qemu-utils ipxe-qemu nfs-ganesha nfs-ganesha-vfs rpcbind tgt \
-	dnsmasq-base pxelinux syslinux-common kmod cpio busybox-static e2fsprogs xfsprogs btrfs-progs \
-	iproute2 file debootstrap
-BENCH_PACKAGES := initramfs-tools klibc-utils dracut-core dracut-network
+# The package lists are files the Go harness embeds too (one place each):
+# the first word of each line that is not a comment ("\043" is awk's #).
+packages = $(shell awk 'NF && substr($$1, 1, 1) != "\043" { print $$1 }' $(1))
+APT_PACKAGES := $(call packages,qemu/apt-packages.txt)
+BENCH_PACKAGES := $(call packages,qemu/bench/apt-packages.txt)
 BUILD := build
 
-.PHONY: all deps test unit e2e demo initrd bench clean
+.PHONY: all deps lint test unit e2e demo initrd bench clean
 
 all: initrd
 
@@ -24,8 +25,17 @@ deps:
 	fi
 	$(GO) mod download
 
-# test runs every test: unit tests and the QEMU end-to-end boots.
-test: deps
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# lint: gofmt, go vet and staticcheck (fetched from the Go module proxy).
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# test runs every test: lint, unit tests and the QEMU end-to-end boots.
+test: deps lint
 	SIDUS_E2E=1 $(GO) test -count=1 -timeout 85m ./...
 
 unit:
