@@ -12,8 +12,11 @@ import (
 
 // Target is one target offered by SendTargets.
 type Target struct {
-	Name   string
-	Portal string // first TargetAddress the target advertised (host:port), or the discovery portal
+	Name string
+	// Portal is the first TargetAddress the target advertised (host:port)
+	// in portal group ISCSI_TARGET_GROUP if that is set, else the
+	// discovery portal.
+	Portal string
 }
 
 // dialTimeout bounds one TCP connect to a portal, so that a dead portal
@@ -38,7 +41,8 @@ func portalAddr(portal string, p Params) (string, error) {
 
 // Discover runs a SendTargets=All discovery session on portal over plain
 // TCP in user space (no kernel support needed), with CHAP if p has
-// credentials. Login redirections are followed once.
+// credentials. Login redirections are followed once. If p.Group is set,
+// only addresses in that portal group are taken as a target's Portal.
 func Discover(ctx context.Context, portal string, p Params) ([]Target, error) {
 	addr, err := portalAddr(portal, p)
 	if err != nil {
@@ -85,7 +89,9 @@ func discoverAt(ctx context.Context, addr string, p Params) ([]Target, error) {
 		return nil, ctxErr(ctx, fmt.Errorf("iscsi discovery at portal %s: %w", addr, err))
 	}
 	logout(t, res) // best effort
-	return parseSendTargets(text, addr), nil
+	// p.Group was checked by ParseParams; a malformed one means any group.
+	group, _ := portalGroup(p.Group)
+	return parseSendTargets(text, addr, group), nil
 }
 
 func ctxErr(ctx context.Context, err error) error {
@@ -100,6 +106,19 @@ func isidFor(q uint32) [6]byte {
 	return [6]byte{0x80, 0x53, 0x49, byte(q >> 16), byte(q >> 8), byte(q)} // 0x80 = random type, "SI" for SIDUS
 }
 
+// Bounds on one SendTargets answer, so that a broken or hostile target
+// cannot make the init buffer without end. A target lists each target it
+// offers this initiator in about 100 bytes (TargetName plus a
+// TargetAddress per portal), in PDUs of up to our MaxRecvDataSegmentLength
+// (tgtd and LIO send 8 KiB): 4 MiB is some 40,000 targets, far more than
+// a SIDUS server (one target per node) will offer.
+const (
+	// maxSendTargetsPDUs is how many Text Response PDUs one answer may span.
+	maxSendTargetsPDUs = 1024
+	// maxSendTargetsText is the size of one reassembled answer's text.
+	maxSendTargetsText = 4 << 20
+)
+
 // sendTargets runs one SendTargets=All text exchange, following
 // continuations, and returns the reassembled keys.
 func sendTargets(t Transport, res *LoginResult) (Text, error) {
@@ -107,7 +126,7 @@ func sendTargets(t Transport, res *LoginResult) (Text, error) {
 	ttt := uint32(0xffffffff)
 	data := Text{{"SendTargets", "All"}}.Marshal()
 	var all []byte
-	for i := 0; i < 1024; i++ {
+	for i := 0; i < maxSendTargetsPDUs; i++ {
 		req := &PDU{Data: data}
 		req.BHS[0] = OpTextReq | opImmediate
 		req.BHS[1] = flagTransit // F
@@ -130,6 +149,9 @@ func sendTargets(t Transport, res *LoginResult) (Text, error) {
 			return nil, fmt.Errorf("unexpected PDU opcode 0x%02x in answer to SendTargets", rsp.Opcode())
 		}
 		res.ExpStatSN = rsp.u32(24) + 1
+		if len(all)+len(rsp.Data) > maxSendTargetsText {
+			return nil, fmt.Errorf("the SendTargets answer exceeds %d bytes of text (in %d PDUs): check that the portal is the iSCSI target you expect, or set ISCSI_TARGET_NAME to skip discovery", maxSendTargetsText, i+1)
+		}
 		all = append(all, rsp.Data...)
 		if rsp.Flags()&flagTransit != 0 && rsp.Flags()&flagContinue == 0 {
 			return ParseText(all)
@@ -137,7 +159,7 @@ func sendTargets(t Transport, res *LoginResult) (Text, error) {
 		ttt = rsp.u32(20)
 		data = nil
 	}
-	return nil, errors.New("SendTargets response never ended")
+	return nil, fmt.Errorf("the SendTargets answer did not end within %d PDUs: check that the portal is the iSCSI target you expect, or set ISCSI_TARGET_NAME to skip discovery", maxSendTargetsPDUs)
 }
 
 func logout(t Transport, res *LoginResult) {
@@ -152,15 +174,28 @@ func logout(t Transport, res *LoginResult) {
 	}
 }
 
-func stripTPGT(addr string) string {
-	if i := strings.LastIndex(addr, ","); i >= 0 {
-		addr = addr[:i]
+// splitTPGT splits a TargetAddress, host:port,tag, into host:port and the
+// portal group tag (-1 if there is none or it is not a number).
+func splitTPGT(addr string) (hostPort string, tag int) {
+	i := strings.LastIndex(addr, ",")
+	if i < 0 {
+		return addr, -1
 	}
-	return addr
+	n, err := strconv.Atoi(addr[i+1:])
+	if err != nil || n < 0 {
+		n = -1
+	}
+	return addr[:i], n
 }
 
-// parseSendTargets turns TargetName/TargetAddress keys into targets.
-func parseSendTargets(t Text, discoveryPortal string) []Target {
+func stripTPGT(addr string) string {
+	a, _ := splitTPGT(addr)
+	return a
+}
+
+// parseSendTargets turns TargetName/TargetAddress keys into targets. With
+// group >= 0, addresses in other portal groups are passed over.
+func parseSendTargets(t Text, discoveryPortal string, group int) []Target {
 	var out []Target
 	for _, kv := range t {
 		switch kv.Key {
@@ -174,7 +209,10 @@ func parseSendTargets(t Text, discoveryPortal string) []Target {
 			if last.Portal != discoveryPortal {
 				continue // keep the first advertised address
 			}
-			a := stripTPGT(kv.Value)
+			a, tag := splitTPGT(kv.Value)
+			if group >= 0 && tag != group {
+				continue
+			}
 			if h, _, err := net.SplitHostPort(a); err == nil {
 				if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 					last.Portal = a

@@ -17,6 +17,10 @@
 //   - session_linux.go: the kernel session (iscsi_tcp via NETLINK_ISCSI, using
 //     github.com/u-root/iscsinl's netlink plumbing) and Login.
 //
-// Secrets (ISCSI_PASSWORD, ISCSI_IN_PASSWORD) never appear in errors, logs,
-// String() output or state files.
+// Secrets (SecretKeys: ISCSI_PASSWORD, ISCSI_IN_PASSWORD; see IsSecret)
+// never appear in errors, logs, String() output or state files.
+//
+// A target is not trusted to be well-behaved: login and SendTargets
+// answers are bounded in PDUs and bytes (maxLoginResponsePDUs,
+// maxLoginText, maxSendTargetsPDUs, maxSendTargetsText).
 package iscsi

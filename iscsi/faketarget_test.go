@@ -25,8 +25,16 @@ type fakeTarget struct {
 	proposeERL bool // propose ErrorRecoveryLevel=2 (a key we must answer)
 	continued  bool // split SendTargets answer over two PDUs with the C bit
 	badMutual  bool // answer mutual CHAP with a wrong response
+	splitLogin int  // >1: continue the first login response over this many PDUs
+	// flood: answer every login request (floodLogin) or every text request
+	// (floodText) with a continued PDU of floodBytes bytes of text, forever.
+	floodLogin, floodText bool
+	floodBytes            int
+	tpgt                  string // TargetPortalGroupTag sent; empty: "1"; "none": not sent
 
-	pendingRest []byte
+	pendingRest  []byte
+	pendingLogin [][]byte // the rest of a split login response
+	pendingFlags byte     // flags of its last PDU
 
 	// observed
 	got     []Text
@@ -73,6 +81,26 @@ func (f *fakeTarget) run(tr Transport) error {
 		statSN++
 		switch req.Opcode() {
 		case OpLoginReq:
+			if f.floodLogin {
+				r := f.rsp(req, OpLoginRsp, flagContinue|req.Flags()&0x0c, statSN, nil)
+				r.Data = f.flood()
+				if err := tr.SendPDU(r); err != nil {
+					return err
+				}
+				continue
+			}
+			if len(f.pendingLogin) > 0 {
+				flags := req.Flags()&0x0c | flagContinue
+				if len(f.pendingLogin) == 1 {
+					flags = f.pendingFlags
+				}
+				r := f.rsp(req, OpLoginRsp, flags, statSN, nil)
+				r.Data, f.pendingLogin = f.pendingLogin[0], f.pendingLogin[1:]
+				if err := tr.SendPDU(r); err != nil {
+					return err
+				}
+				continue
+			}
 			if f.forceClass != 0 {
 				r := f.rsp(req, OpLoginRsp, 0, statSN, nil)
 				if f.redirect != "" {
@@ -113,7 +141,14 @@ func (f *fakeTarget) run(tr Transport) error {
 							auth = "Reject"
 						}
 					}
-					out = append(out, KV{"TargetPortalGroupTag", "1"}, KV{"AuthMethod", auth})
+					tpgt := f.tpgt
+					if tpgt == "" {
+						tpgt = "1"
+					}
+					if tpgt != "none" {
+						out = append(out, KV{"TargetPortalGroupTag", tpgt})
+					}
+					out = append(out, KV{"AuthMethod", auth})
 					if auth == "CHAP" {
 						transit = false
 					}
@@ -178,12 +213,33 @@ func (f *fakeTarget) run(tr Transport) error {
 				r.put16(14, 0x1234)
 				ffp = true
 			}
+			if f.splitLogin > 1 {
+				// RFC 7143 6.2: the C bit, and T only on the last PDU.
+				chunk := (len(r.Data) + f.splitLogin - 1) / f.splitLogin
+				for len(r.Data) > chunk {
+					f.pendingLogin = append(f.pendingLogin, r.Data[:chunk])
+					r.Data = r.Data[chunk:]
+				}
+				f.pendingLogin = append(f.pendingLogin, r.Data)
+				f.pendingFlags, f.splitLogin = flags, 0
+				r.BHS[1] = flags&0x0c | flagContinue
+				r.Data, f.pendingLogin = f.pendingLogin[0], f.pendingLogin[1:]
+			}
 			if err := tr.SendPDU(r); err != nil {
 				return err
 			}
 		case OpTextReq:
 			if !ffp {
 				return fmt.Errorf("text request before full feature phase")
+			}
+			if f.floodText {
+				r := f.rsp(req, OpTextRsp, flagContinue, statSN, nil)
+				r.put32(20, 0x55)
+				r.Data = f.flood()
+				if err := tr.SendPDU(r); err != nil {
+					return err
+				}
+				continue
 			}
 			var all Text
 			if st, _ := t.Get("SendTargets"); st == "All" || req.u32(20) != 0xffffffff {
@@ -219,6 +275,17 @@ func (f *fakeTarget) run(tr Transport) error {
 			return fmt.Errorf("unexpected opcode 0x%02x", req.Opcode())
 		}
 	}
+}
+
+// flood returns floodBytes bytes of well-formed text ("X-pad=aaa...\x00").
+func (f *fakeTarget) flood() []byte {
+	if f.floodBytes == 0 {
+		return nil
+	}
+	b := bytes.Repeat([]byte{'a'}, f.floodBytes)
+	copy(b, "X-pad=")
+	b[len(b)-1] = 0
+	return b
 }
 
 // pipe starts f on one end of an in-memory connection.

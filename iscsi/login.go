@@ -18,6 +18,19 @@ const (
 	discoveryTargetName = ""
 )
 
+// Bounds on one login response, so that a broken or hostile target cannot
+// hold the init in a loop or make it buffer without end. Real login
+// responses are a few hundred bytes in one PDU (RFC 7143 section 6.2 lets
+// the target continue a response over several PDUs of at most 8192 bytes
+// during login); these limits are far above that.
+const (
+	// maxLoginResponsePDUs is how many PDUs one login response may span
+	// (all but the last with the C bit set).
+	maxLoginResponsePDUs = 64
+	// maxLoginText is the size of one reassembled login response's text.
+	maxLoginText = 64 << 10
+)
+
 // LoginOptions configures one login on a Transport.
 type LoginOptions struct {
 	Initiator  string // InitiatorName
@@ -28,6 +41,11 @@ type LoginOptions struct {
 	TSIH  uint16
 	CID   uint16
 	CmdSN uint32 // initial CmdSN (kept by every login request)
+
+	// PortalGroup is ISCSI_TARGET_GROUP: the TargetPortalGroupTag a normal
+	// session's target must report, as open-iscsi checks it; a target
+	// reporting another tag fails the login. Empty: any tag.
+	PortalGroup string
 
 	Username, Password     string // one-way CHAP; empty: AuthMethod=None
 	InUsername, InPassword string // mutual CHAP
@@ -126,10 +144,11 @@ func IsAuthFailure(err error) bool {
 }
 
 type loginConn struct {
-	t   Transport
-	o   LoginOptions
-	res LoginResult
-	itt uint32
+	t        Transport
+	o        LoginOptions
+	res      LoginResult
+	itt      uint32
+	wantTPGT int // from o.PortalGroup; -1: any
 }
 
 func (c *loginConn) where() string {
@@ -150,7 +169,8 @@ func (c *loginConn) logf(format string, a ...any) {
 func (c *loginConn) exchange(transit bool, csg, nsg byte, keys Text) (Text, byte, error) {
 	data := keys.Marshal()
 	var all []byte
-	for first := true; ; first = false {
+	for n := 0; ; n++ {
+		first := n == 0
 		req := &PDU{Data: data}
 		req.BHS[0] = OpLoginReq | opImmediate
 		if first && transit {
@@ -193,6 +213,9 @@ func (c *loginConn) exchange(transit bool, csg, nsg byte, keys Text) (Text, byte
 		}
 		c.res.ExpStatSN = rsp.u32(24) + 1
 		c.res.ExpCmdSN, c.res.MaxCmdSN = rsp.u32(28), rsp.u32(32)
+		if len(all)+len(rsp.Data) > maxLoginText {
+			return nil, 0, fmt.Errorf("iscsi login to %s: the target's login response exceeds %d bytes of text (in %d PDUs); real targets send a few hundred: check that the portal is the iSCSI target you expect and its software", c.where(), maxLoginText, n+1)
+		}
 		all = append(all, rsp.Data...)
 		if rsp.Flags()&flagContinue == 0 {
 			t, err := ParseText(all)
@@ -201,6 +224,9 @@ func (c *loginConn) exchange(transit bool, csg, nsg byte, keys Text) (Text, byte
 			}
 			c.logf("iscsi: login response %s: %s", c.o.Portal, redactKV(t))
 			return t, rsp.Flags(), nil
+		}
+		if n+1 >= maxLoginResponsePDUs {
+			return nil, 0, fmt.Errorf("iscsi login to %s: the target's login response did not end within %d PDUs; check that the portal is the iSCSI target you expect and its software", c.where(), maxLoginResponsePDUs)
 		}
 		data = nil // ask for the rest of a continued response
 	}
@@ -218,12 +244,22 @@ func LoginOver(t Transport, o LoginOptions) (*LoginResult, error) {
 	if o.MaxRecvDataSegmentLength == 0 {
 		o.MaxRecvDataSegmentLength = defaultMaxRecvDSL
 	}
-	c := &loginConn{t: t, o: o, res: LoginResult{TSIH: o.TSIH, CmdSN: o.CmdSN, TPGT: -1}}
+	c := &loginConn{t: t, o: o, res: LoginResult{TSIH: o.TSIH, CmdSN: o.CmdSN, TPGT: -1}, wantTPGT: -1}
+	if o.TargetName != "" { // a discovery session has no target, hence no portal group to check
+		n, ok := portalGroup(o.PortalGroup)
+		if !ok {
+			return nil, fmt.Errorf("iscsi login to %s: %s=%q is not a target portal group tag 0-65535", c.where(), KeyTargetGroup, o.PortalGroup)
+		}
+		c.wantTPGT = n
+	}
 	if err := c.security(); err != nil {
 		return nil, err
 	}
 	if err := c.operational(); err != nil {
 		return nil, err
+	}
+	if c.wantTPGT >= 0 && c.res.TPGT < 0 {
+		c.logf("iscsi: %s did not report its TargetPortalGroupTag; %s=%d not checked", c.where(), KeyTargetGroup, c.wantTPGT)
 	}
 	return &c.res, nil
 }
@@ -248,7 +284,9 @@ func (c *loginConn) security() error {
 	if err != nil {
 		return err
 	}
-	c.declaratives(rsp)
+	if err := c.declaratives(rsp); err != nil {
+		return err
+	}
 	auth, _ := rsp.Get("AuthMethod")
 	switch auth {
 	case "CHAP":
@@ -258,7 +296,7 @@ func (c *loginConn) security() error {
 		if tr, _ := transitTo(flags); tr {
 			return fmt.Errorf("iscsi login to %s: target chose CHAP but ended the security stage", c.where())
 		}
-		rsp, flags, err = c.exchange(false, StageSecurity, StageOperational, Text{{"CHAP_A", strconv.Itoa(CHAPAlgorithmMD5)}})
+		rsp, _, err = c.exchange(false, StageSecurity, StageOperational, Text{{"CHAP_A", strconv.Itoa(CHAPAlgorithmMD5)}})
 		if err != nil {
 			return err
 		}
@@ -308,20 +346,40 @@ func (c *loginConn) security() error {
 		if rsp, flags, err = c.exchange(true, StageSecurity, StageOperational, nil); err != nil {
 			return err
 		}
-		c.declaratives(rsp)
+		if err := c.declaratives(rsp); err != nil {
+			return err
+		}
 	}
 }
 
-// declaratives records keys the target may send at any point.
-func (c *loginConn) declaratives(t Text) {
+// declaratives records keys the target may send at any point, and checks
+// the portal group tag against ISCSI_TARGET_GROUP.
+func (c *loginConn) declaratives(t Text) error {
 	if v, ok := t.Get("TargetPortalGroupTag"); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			c.res.TPGT = n
+			if c.wantTPGT >= 0 && n != c.wantTPGT {
+				return &PortalGroupError{Target: c.o.TargetName, Portal: c.o.Portal, Want: c.wantTPGT, Got: n}
+			}
 		}
 	}
 	if v, ok := t.Get("TargetAlias"); ok {
 		c.res.TargetAlias = v
 	}
+	return nil
+}
+
+// PortalGroupError is a login to a portal outside the portal group that
+// ISCSI_TARGET_GROUP names (open-iscsi's "portal group tag mismatch").
+// Its message never contains secrets.
+type PortalGroupError struct {
+	Target, Portal string
+	Want, Got      int // ISCSI_TARGET_GROUP, and the TargetPortalGroupTag the target reported
+}
+
+func (e *PortalGroupError) Error() string {
+	return fmt.Sprintf("iscsi login to target %s at portal %s: the portal is in portal group %d, not %s=%d: check %s and %s (or unset %s)",
+		e.Target, e.Portal, e.Got, KeyTargetGroup, e.Want, KeyTargetGroup, KeyTargetIP, KeyTargetGroup)
 }
 
 func (c *loginConn) operational() error {
@@ -367,7 +425,9 @@ func (c *loginConn) operational() error {
 		if err != nil {
 			return err
 		}
-		c.declaratives(rsp)
+		if err := c.declaratives(rsp); err != nil {
+			return err
+		}
 		keys = nil
 		for _, kv := range rsp {
 			reply, err := c.applyOperational(&n, kv, offered[kv.Key])

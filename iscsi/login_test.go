@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -259,5 +261,177 @@ func TestApplyOperational(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.reply {
 			t.Errorf("applyOperational(%v, %v) = %q, %v", tt.kv, tt.offered, got, err)
 		}
+	}
+}
+
+// A target may continue a login response over several PDUs (RFC 7143
+// 6.2); the initiator asks for the rest and reassembles it.
+func TestLoginContinued(t *testing.T) {
+	f := fakeTarget{targets: []string{tName}, user: "node", pass: secret, splitLogin: 3}
+	res, err := loginFake(t, &f, LoginOptions{TargetName: tName, Username: "node", Password: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Auth != "CHAP" || res.TPGT != 1 {
+		t.Errorf("result %+v", res)
+	}
+	if len(f.got) < 3 || len(f.got[1]) != 0 || len(f.got[2]) != 0 {
+		t.Errorf("requests %v: want two empty continuation requests after the first", f.got)
+	}
+}
+
+// A target that never ends its login response, or sends too much text,
+// is cut off with an error naming it, after a bounded number of PDUs.
+func TestLoginBounds(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		bytes    int
+		wantErr  string
+		wantReqs int
+	}{
+		{"endless continue", 16, "did not end within 64 PDUs", maxLoginResponsePDUs},
+		{"endless empty continue", 0, "did not end within 64 PDUs", maxLoginResponsePDUs},
+		{"too much text", 8192, "exceeds 65536 bytes of text (in 9 PDUs)", 9},
+		{"one huge PDU", 1 << 20, "exceeds 65536 bytes of text (in 1 PDUs)", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fakeTarget{targets: []string{tName}, floodLogin: true, floodBytes: tt.bytes}
+			_, err := loginFake(t, &f, LoginOptions{TargetName: tName, Username: "node", Password: secret})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) ||
+				!strings.Contains(err.Error(), "target "+tName+" at portal 192.0.2.1:3260") {
+				t.Fatalf("err = %v, want %q naming the target", err, tt.wantErr)
+			}
+			noSecrets(t, err.Error())
+			if len(f.got) != tt.wantReqs {
+				t.Errorf("%d login requests, want %d", len(f.got), tt.wantReqs)
+			}
+		})
+	}
+}
+
+// Likewise for the SendTargets answer of a discovery session.
+func TestDiscoverBounds(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		bytes   int
+		wantErr string
+	}{
+		{"endless continue", 16, "did not end within 1024 PDUs"},
+		{"too much text", 1 << 20, "exceeds 4194304 bytes of text (in 5 PDUs)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fakeTarget{targets: []string{tName}, floodText: true, floodBytes: tt.bytes}
+			withFakeDial(t, &f)
+			_, err := Discover(context.Background(), "192.0.2.1", Params{Initiator: tInit})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "iscsi discovery at portal 192.0.2.1:3260") {
+				t.Fatalf("err = %v, want %q naming the portal", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// ISCSI_TARGET_GROUP: a normal session's target must report that portal
+// group tag (open-iscsi's LOGIN_WRONG_PORTAL_GROUP check).
+func TestLoginPortalGroup(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		tpgt       string // what the target reports
+		group      string // ISCSI_TARGET_GROUP
+		discovery  bool
+		wantErr    string
+		wantGroupE bool
+	}{
+		{name: "unset", tpgt: "7"},
+		{name: "match", tpgt: "7", group: "7"},
+		{name: "match, leading zero", tpgt: "7", group: "07"},
+		{name: "mismatch", tpgt: "1", group: "2", wantGroupE: true,
+			wantErr: "iscsi login to target " + tName + " at portal 192.0.2.1:3260: the portal is in portal group 1, not ISCSI_TARGET_GROUP=2: check ISCSI_TARGET_GROUP and ISCSI_TARGET_IP"},
+		{name: "bad group", tpgt: "1", group: "x", wantErr: `ISCSI_TARGET_GROUP="x" is not a target portal group tag`},
+		{name: "discovery is not checked", tpgt: "1", group: "2", discovery: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fakeTarget{targets: []string{tName}, user: "node", pass: secret, tpgt: tt.tpgt}
+			o := LoginOptions{TargetName: tName, Username: "node", Password: secret, PortalGroup: tt.group}
+			if tt.discovery {
+				o.TargetName = ""
+			}
+			res, err := loginFake(t, &f, o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				var pe *PortalGroupError
+				if errors.As(err, &pe) != tt.wantGroupE {
+					t.Errorf("errors.As(%v, *PortalGroupError) = %v", err, !tt.wantGroupE)
+				}
+				if tt.wantGroupE && len(f.got) != 1 {
+					t.Errorf("%d login requests; want the mismatch found in the first answer, before CHAP", len(f.got))
+				}
+				noSecrets(t, err.Error())
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.tpgt; strconv.Itoa(res.TPGT) != want {
+				t.Errorf("TPGT = %d, want %s", res.TPGT, want)
+			}
+		})
+	}
+}
+
+func TestParseSendTargetsPortalGroup(t *testing.T) {
+	text := Text{
+		{"TargetName", "iqn.2000-01.a:one"},
+		{"TargetAddress", "10.0.0.1:3260,1"},
+		{"TargetAddress", "[fd00::2]:3260,2"},
+		{"TargetAddress", "10.0.0.3:3260"}, // no tag
+		{"TargetName", "iqn.2000-01.a:two"},
+		{"TargetAddress", "10.0.0.4:3260,2"},
+	}
+	const disc = "192.0.2.1:3260"
+	for _, tt := range []struct {
+		group int
+		want  []string // portals of one, two
+	}{
+		{-1, []string{"10.0.0.1:3260", "10.0.0.4:3260"}},
+		{1, []string{"10.0.0.1:3260", disc}},
+		{2, []string{"[fd00::2]:3260", "10.0.0.4:3260"}},
+		{3, []string{disc, disc}},
+	} {
+		ts := parseSendTargets(text, disc, tt.group)
+		if len(ts) != 2 || ts[0].Portal != tt.want[0] || ts[1].Portal != tt.want[1] {
+			t.Errorf("group %d: targets %v, want portals %v", tt.group, ts, tt.want)
+		}
+	}
+}
+
+func TestDiscoverPortalGroup(t *testing.T) {
+	for _, tt := range []struct{ group, want string }{
+		{"", "10.0.2.100:3260"},
+		{"1", "10.0.2.100:3260"},
+		{"2", "192.0.2.1:3260"}, // no address in group 2: the discovery portal
+	} {
+		f := fakeTarget{targets: []string{tName}, address: "10.0.2.100:3260,1"}
+		withFakeDial(t, &f)
+		ts, err := Discover(context.Background(), "192.0.2.1", Params{Initiator: tInit, Group: tt.group})
+		if err != nil || len(ts) != 1 || ts[0].Portal != tt.want {
+			t.Errorf("group %q: Discover = %v, %v; want portal %s", tt.group, ts, err, tt.want)
+		}
+	}
+}
+
+// A target that does not report its tag (RFC 7143 says it must) is let in
+// with a note: the tag cannot be checked.
+func TestLoginPortalGroupNotReported(t *testing.T) {
+	f := fakeTarget{targets: []string{tName}, tpgt: "none"}
+	var logs []string
+	res, err := LoginOver(NewStreamTransport(f.pipe(t)), LoginOptions{Initiator: tInit, TargetName: tName, Portal: "192.0.2.1:3260", PortalGroup: "2",
+		Logf: func(format string, a ...any) { logs = append(logs, fmt.Sprintf(format, a...)) }})
+	if err != nil || res.TPGT != -1 {
+		t.Fatalf("LoginOver = %+v, %v", res, err)
+	}
+	if l := strings.Join(logs, "\n"); !strings.Contains(l, "did not report its TargetPortalGroupTag; ISCSI_TARGET_GROUP=2 not checked") {
+		t.Errorf("logs lack the note:\n%s", l)
 	}
 }

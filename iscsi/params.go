@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,6 +28,20 @@ const (
 	KeyLUN = "ISCSI_LUN"
 )
 
+// SecretKeys are the canonical names of the parameters that hold CHAP
+// secrets. Their values never appear in errors, logs, String() output,
+// state files or the environment handed to the booted system.
+var SecretKeys = []string{KeyPassword, KeyInPassword}
+
+// IsSecret reports whether name is a secret parameter under any spelling
+// Canonicalize accepts: ISCSI_PASSWORD, iscsi_password, rd.iscsi.password,
+// and the same for ISCSI_IN_PASSWORD (rd.iscsi.in.password). For an
+// environment entry, pass the part before the first '='.
+func IsSecret(name string) bool {
+	c, ok := Canonicalize(name)
+	return ok && slices.Contains(SecretKeys, c)
+}
+
 // DefaultPort is the IANA iSCSI port.
 const DefaultPort = 3260
 
@@ -40,7 +55,7 @@ type Params struct {
 	TargetName string   // ISCSI_TARGET_NAME; empty: discover and pick (see SelectTarget)
 	Portals    []string // ISCSI_TARGET_IP: "ip", "ip:port", "[v6]:port"; empty: caller sets WithDefaultPortal
 	Port       int      // ISCSI_TARGET_PORT, default 3260, for portals without a port
-	Group      string   // ISCSI_TARGET_GROUP (target portal group tag), informational
+	Group      string   // ISCSI_TARGET_GROUP (target portal group tag); empty: any (see LoginOptions.PortalGroup, Discover)
 	Username   string   // ISCSI_USERNAME: CHAP name the initiator authenticates with
 	Password   string   // ISCSI_PASSWORD: CHAP secret (never printed)
 	InUsername string   // ISCSI_IN_USERNAME: CHAP name the target must answer with (mutual CHAP)
@@ -93,10 +108,8 @@ func ParseParams(kv map[string]string) (Params, error) {
 		p.Portals = append(p.Portals, f)
 	}
 	p.Group = get(KeyTargetGroup)
-	if p.Group != "" {
-		if n, err := strconv.Atoi(p.Group); err != nil || n < 0 || n > 65535 {
-			return Params{}, &ParamError{KeyTargetGroup, p.Group, "a target portal group tag 0-65535"}
-		}
+	if _, ok := portalGroup(p.Group); !ok {
+		return Params{}, &ParamError{KeyTargetGroup, p.Group, "a target portal group tag 0-65535"}
 	}
 	if s := get(KeyLUN); s != "" {
 		n, err := strconv.Atoi(s)
@@ -121,6 +134,18 @@ func ParseParams(kv map[string]string) (Params, error) {
 		return Params{}, &ParamError{Key: KeyUsername, Expected: "a CHAP name: mutual CHAP (" + KeyInUsername + ") needs one-way CHAP too"}
 	}
 	return p, nil
+}
+
+// portalGroup parses an ISCSI_TARGET_GROUP value: -1 for "" (any group).
+func portalGroup(s string) (tag int, ok bool) {
+	if s == "" {
+		return -1, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, false
+	}
+	return n, true
 }
 
 func validName(s string) bool {

@@ -110,6 +110,44 @@ func TestCanonicalize(t *testing.T) {
 	}
 }
 
+func TestIsSecret(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"ISCSI_PASSWORD", true},
+		{"iscsi_password", true},
+		{"rd.iscsi.password", true},
+		{"RD.ISCSI.PASSWORD", true}, // Canonicalize folds the case of dracut names
+		{"ISCSI_IN_PASSWORD", true},
+		{"iscsi_in_password", true},
+		{"rd.iscsi.in.password", true},
+		{"ISCSI_USERNAME", false},
+		{"ISCSI_IN_USERNAME", false},
+		{"rd.iscsi.username", false},
+		{"ISCSI_TARGET_NAME", false},
+		{"ISCSI_PASSWORD_X", false},
+		{"PASSWORD", false},
+		{"ISCSI_PASSWORD=", false}, // a key, not an environment entry
+		{"", false},
+	} {
+		if got := IsSecret(tt.name); got != tt.want {
+			t.Errorf("IsSecret(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	for _, k := range SecretKeys {
+		if c, ok := Canonicalize(k); !ok || c != k || !IsSecret(k) {
+			t.Errorf("SecretKeys entry %q is not a canonical key", k)
+		}
+	}
+	// A key added later that holds a password must be listed too.
+	for k := range canonical {
+		if IsSecret(k) != strings.HasSuffix(k, "PASSWORD") {
+			t.Errorf("IsSecret(%q) = %v: update SecretKeys", k, IsSecret(k))
+		}
+	}
+}
+
 func TestReadConf(t *testing.T) {
 	in := `# /etc/iscsi.initramfs
 ISCSI_INITIATOR=iqn.2013-04.zone.sidus:node

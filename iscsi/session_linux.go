@@ -68,7 +68,10 @@ var (
 // each portal in order, scans only the new session's SCSI host and waits
 // (bounded by ctx, 20 s if ctx has none) for its block devices. If
 // p.TargetName is empty, a SendTargets discovery on the portal picks the
-// target (see SelectTarget). Call p.Expand and p.WithDefaultPortal first.
+// target (see SelectTarget). With p.Group (ISCSI_TARGET_GROUP), the target
+// must report that portal group tag, as open-iscsi checks it, and the
+// target's address in that group is tried before the discovery portal.
+// Call p.Expand and p.WithDefaultPortal first.
 // logf may be nil. Errors name each portal; they never contain secrets.
 func Login(ctx context.Context, p Params, logf func(string, ...any)) (*Session, error) {
 	return defaultEnv().login(ctx, p, logf)
@@ -115,7 +118,7 @@ func (e env) loginPortal(ctx context.Context, k kernel, portal string, p Params,
 		return nil, err
 	}
 	target := p.TargetName
-	var alt string
+	alt, altIs := "", "advertised address"
 	if target == "" {
 		ts, err := e.discover(ctx, addr, p)
 		if err != nil {
@@ -129,6 +132,11 @@ func (e env) loginPortal(ctx context.Context, k kernel, portal string, p Params,
 		target = t.Name
 		if t.Portal != addr {
 			alt = t.Portal
+			if p.Group != "" {
+				// t.Portal is in portal group ISCSI_TARGET_GROUP
+				// (see Discover): log in there first.
+				addr, alt, altIs = alt, addr, "discovery portal"
+			}
 		}
 	}
 	s, err := e.kernelSession(ctx, k, addr, target, p, logf)
@@ -139,7 +147,7 @@ func (e env) loginPortal(ctx context.Context, k kernel, portal string, p Params,
 		return e.kernelSession(ctx, k, r, target, p, logf)
 	}
 	if err != nil && alt != "" && !IsAuthFailure(err) && ctx.Err() == nil {
-		logf("iscsi: login at %s failed (%v), trying advertised address %s", addr, err, alt)
+		logf("iscsi: login at %s failed (%v), trying %s %s", addr, err, altIs, alt)
 		if s2, err2 := e.kernelSession(ctx, k, alt, target, p, logf); err2 == nil {
 			return s2, nil
 		}
@@ -234,7 +242,7 @@ func (e env) kernelSession(ctx context.Context, k kernel, addr, target string, p
 	}
 	logf("iscsi: logging in to %s at %s as %s (session %d, host %d)", target, addr, p.Initiator, sid, host)
 	res, err := LoginOver(nlTransport{k, sid, cid}, LoginOptions{
-		Initiator: p.Initiator, TargetName: target, Portal: addr,
+		Initiator: p.Initiator, TargetName: target, Portal: addr, PortalGroup: p.Group,
 		ISID:     [6]byte{0x00, 0x02, 0x3d, 0x00, byte(sid >> 8), byte(sid)},
 		CID:      uint16(cid),
 		Username: p.Username, Password: p.Password,

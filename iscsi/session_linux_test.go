@@ -233,3 +233,54 @@ func TestKernelLoginFailures(t *testing.T) {
 		}
 	})
 }
+
+// ISCSI_TARGET_GROUP: the address discovery found in that portal group is
+// tried first; a target in another group fails the login, torn down.
+func TestKernelLoginPortalGroup(t *testing.T) {
+	const advertised = "10.0.2.200:3260"
+	run := func(t *testing.T, p Params, f *fakeTarget) (*fakeKernel, []string, error) {
+		k := &fakeKernel{t: t}
+		sys, _ := fakeSys(t, true)
+		e := testEnv(t, k, f, sys, nil)
+		var dialed []string
+		dial := e.dial
+		e.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			dialed = append(dialed, addr)
+			return dial(ctx, addr)
+		}
+		e.discover = func(ctx context.Context, portal string, p Params) ([]Target, error) {
+			return []Target{{Name: tName, Portal: advertised}}, nil
+		}
+		_, err := e.login(context.Background(), p, nil)
+		return k, dialed, err
+	}
+	p := Params{Initiator: tInit, Portals: []string{"10.0.2.100"}, Port: 3260, LUN: -1, ClientIP: "10.0.2.15"}
+	for _, tt := range []struct {
+		group string
+		first string
+	}{
+		{"", "10.0.2.100:3260"}, // unchanged: the discovery portal first
+		{"1", advertised},
+	} {
+		t.Run("group "+tt.group, func(t *testing.T) {
+			q := p
+			q.Group = tt.group
+			_, dialed, err := run(t, q, &fakeTarget{targets: []string{tName}})
+			if err != nil || len(dialed) != 1 || dialed[0] != tt.first {
+				t.Fatalf("login: %v; dialed %v, want %s only", err, dialed, tt.first)
+			}
+		})
+	}
+	t.Run("mismatch", func(t *testing.T) {
+		q := p
+		q.TargetName, q.Group = tName, "2"
+		k, _, err := run(t, q, &fakeTarget{targets: []string{tName}})
+		var pe *PortalGroupError
+		if !errors.As(err, &pe) || pe.Want != 2 || pe.Got != 1 || !strings.Contains(err.Error(), "portal 10.0.2.100: iscsi login to target "+tName) {
+			t.Fatalf("err = %v, want a *PortalGroupError naming the portal", err)
+		}
+		if !strings.Contains(strings.Join(k.calls, " "), "destroy-conn destroy-session") {
+			t.Errorf("no teardown: %v", k.calls)
+		}
+	})
+}

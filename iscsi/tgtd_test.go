@@ -3,6 +3,7 @@ package iscsi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -108,7 +109,7 @@ func userLogin(t *testing.T, portal, target string, p Params) (*LoginResult, err
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	tr := NewStreamTransport(conn)
 	res, err := LoginOver(tr, LoginOptions{
-		Initiator: p.Initiator, TargetName: target, Portal: portal, ISID: isidFor(42),
+		Initiator: p.Initiator, TargetName: target, Portal: portal, ISID: isidFor(42), PortalGroup: p.Group,
 		Username: p.Username, Password: p.Password, InUsername: p.InUsername, InPassword: p.InPassword,
 		Logf: t.Logf,
 	})
@@ -147,6 +148,26 @@ func TestTgtd(t *testing.T) {
 		t.Logf("negotiated: %+v", res.Params)
 		if _, err := userLogin(t, g.portal, "iqn.2013-04.zone.sidus.target:nope", base); err == nil || !strings.Contains(err.Error(), "target not found") {
 			t.Errorf("login to missing target: %v", err)
+		}
+	})
+
+	// tgtd puts its portals in portal group 1.
+	t.Run("PortalGroup", func(t *testing.T) {
+		in1 := base
+		in1.Group = "1"
+		if ts, err := Discover(ctx, g.portal, in1); err != nil || len(ts) != 2 || ts[0].Portal != g.portal {
+			t.Errorf("Discover in group 1: %v, %v", ts, err)
+		}
+		if res, err := userLogin(t, g.portal, tName, in1); err != nil || res.TPGT != 1 {
+			t.Errorf("login in group 1: %+v, %v", res, err)
+		}
+		in2 := base
+		in2.Group = "2"
+		var pe *PortalGroupError
+		if _, err := userLogin(t, g.portal, tName, in2); !errors.As(err, &pe) || pe.Got != 1 {
+			t.Errorf("login in group 2: %v, want a *PortalGroupError", err)
+		} else {
+			t.Logf("group 2: %v", err)
 		}
 	})
 

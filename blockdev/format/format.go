@@ -1,5 +1,6 @@
-// Package format implements sidus.format=empty: on first boot on an empty
-// iSCSI LUN, put an ext4 filesystem with the wanted label on it.
+// Package format implements sidus.format=empty: on first boot, put an ext4
+// filesystem with the wanted label on an empty block device (the node's
+// iSCSI LUN in aufs=iscsi mode).
 //
 // Safety rule: a device is only ever formatted if IsEmpty reports it as
 // all zeros at both ends, and Ext4 re-checks that on the very file

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sidus-go/sidus/iscsi/fslabel"
+	"github.com/sidus-go/sidus/blockdev/fslabel"
 )
 
 func sparseFile(t *testing.T, size int64) string {
@@ -187,6 +187,9 @@ func checkImage(t *testing.T, img, label string, u [16]byte) map[string]string {
 	typ, l, err := fslabel.Read(f)
 	if err != nil || typ != "ext4" || l != label {
 		t.Errorf("fslabel.Read = %q, %q, %v; want ext4, %q", typ, l, err, label)
+	}
+	if in, err := fslabel.Probe(f); err != nil || in.UUID != uuidString(u) {
+		t.Errorf("fslabel.Probe = %+v, %v; want UUID %s", in, err, uuidString(u))
 	}
 	return d
 }

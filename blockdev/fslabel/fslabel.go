@@ -1,7 +1,8 @@
-// Package fslabel reads filesystem labels from superblocks (ext2/3/4, XFS,
-// btrfs), so that the init can resolve root=LABEL=ISCSI without blkid.
-// Readers take an io.ReaderAt, like u-root's tryEXT4, so tests feed them
-// image files or byte buffers.
+// Package fslabel identifies the filesystem on a block device from its
+// superblock (ext2/3/4, XFS, btrfs): its type, label and UUID, so that the
+// init can resolve root=LABEL=ISCSI without blkid. Readers take an
+// io.ReaderAt, like u-root's tryEXT4, so tests feed them image files or
+// byte buffers.
 package fslabel
 
 import (
@@ -25,16 +26,19 @@ const (
 	extCompatOff   = 92  // s_feature_compat
 	extIncompatOff = 96  // s_feature_incompat
 	extROCompatOff = 100 // s_feature_ro_compat
+	extUUIDOff     = 104 // s_uuid[16]
 	extLabelOff    = 120 // s_volume_name[16]
 	extMagic       = 0xEF53
 	extHasJournal  = 0x4  // COMPAT_HAS_JOURNAL
 	ext3Incompat   = 0x16 // FILETYPE|RECOVER|META_BG: what ext3 understands
 	ext3ROCompat   = 0x7  // SPARSE_SUPER|LARGE_FILE|BTREE_DIR
 
+	xfsUUIDOff  = 32  // sb_uuid[16]
 	xfsLabelOff = 108 // sb_fname[12]
 	xfsLabelLen = 12
 
 	btrfsSB       = 0x10000
+	btrfsUUIDOff  = 0x20 // fsid[16]
 	btrfsMagicOff = 0x40
 	btrfsLabelOff = 0x12b // label[256]
 	btrfsLabelLen = 256
@@ -60,13 +64,22 @@ func cstring(b []byte) string {
 	return string(b)
 }
 
-func tryExt(r io.ReaderAt) (string, string, error) {
+// uuidString formats a 16-byte UUID as blkid does (lower-case
+// 8-4-4-4-12 hex); an all-zero UUID, which blkid does not report, is "".
+func uuidString(b []byte) string {
+	if bytes.Count(b, []byte{0}) == len(b) {
+		return ""
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func tryExt(r io.ReaderAt) (Info, error) {
 	sb, err := readAt(r, extSB, 256)
 	if err != nil {
-		return "", "", err
+		return Info{}, err
 	}
 	if binary.LittleEndian.Uint16(sb[extMagicOff:]) != extMagic {
-		return "", "", ErrUnknown
+		return Info{}, ErrUnknown
 	}
 	compat := binary.LittleEndian.Uint32(sb[extCompatOff:])
 	incompat := binary.LittleEndian.Uint32(sb[extIncompatOff:])
@@ -78,45 +91,57 @@ func tryExt(r io.ReaderAt) (string, string, error) {
 	case compat&extHasJournal != 0:
 		typ = "ext3"
 	}
-	return typ, cstring(sb[extLabelOff : extLabelOff+16]), nil
+	return Info{typ, cstring(sb[extLabelOff : extLabelOff+16]), uuidString(sb[extUUIDOff : extUUIDOff+16])}, nil
 }
 
-func tryXFS(r io.ReaderAt) (string, string, error) {
+func tryXFS(r io.ReaderAt) (Info, error) {
 	sb, err := readAt(r, 0, 512)
 	if err != nil {
-		return "", "", err
+		return Info{}, err
 	}
 	if string(sb[:4]) != "XFSB" {
-		return "", "", ErrUnknown
+		return Info{}, ErrUnknown
 	}
-	return "xfs", cstring(sb[xfsLabelOff : xfsLabelOff+xfsLabelLen]), nil
+	return Info{"xfs", cstring(sb[xfsLabelOff : xfsLabelOff+xfsLabelLen]), uuidString(sb[xfsUUIDOff : xfsUUIDOff+16])}, nil
 }
 
-func tryBtrfs(r io.ReaderAt) (string, string, error) {
+func tryBtrfs(r io.ReaderAt) (Info, error) {
 	sb, err := readAt(r, btrfsSB, btrfsLabelOff+btrfsLabelLen)
 	if err != nil {
-		return "", "", err
+		return Info{}, err
 	}
 	if !bytes.Equal(sb[btrfsMagicOff:btrfsMagicOff+8], btrfsMagic) {
-		return "", "", ErrUnknown
+		return Info{}, ErrUnknown
 	}
-	return "btrfs", cstring(sb[btrfsLabelOff : btrfsLabelOff+btrfsLabelLen]), nil
+	return Info{"btrfs", cstring(sb[btrfsLabelOff : btrfsLabelOff+btrfsLabelLen]), uuidString(sb[btrfsUUIDOff : btrfsUUIDOff+16])}, nil
 }
 
-// Read identifies the filesystem on r and returns its type ("ext2",
-// "ext3", "ext4", "xfs", "btrfs") and label. It returns an error wrapping
+// Info is what a superblock says about its filesystem.
+type Info struct {
+	Type  string // "ext2", "ext3", "ext4", "xfs" or "btrfs"
+	Label string // as stored, case-sensitive; "" if none
+	UUID  string // lower-case 8-4-4-4-12 hex as blkid prints it (UUID=...); "" if all zeros
+}
+
+// Probe identifies the filesystem on r. It returns an error wrapping
 // ErrUnknown if none is recognised.
-func Read(r io.ReaderAt) (fstype, label string, err error) {
-	for _, try := range []func(io.ReaderAt) (string, string, error){tryExt, tryXFS, tryBtrfs} {
-		t, l, err := try(r)
+func Probe(r io.ReaderAt) (Info, error) {
+	for _, try := range []func(io.ReaderAt) (Info, error){tryExt, tryXFS, tryBtrfs} {
+		in, err := try(r)
 		if err == nil {
-			return t, l, nil
+			return in, nil
 		}
 		if !errors.Is(err, ErrUnknown) {
-			return "", "", fmt.Errorf("reading superblock: %w", err)
+			return Info{}, fmt.Errorf("reading superblock: %w", err)
 		}
 	}
-	return "", "", ErrUnknown
+	return Info{}, ErrUnknown
+}
+
+// Read is Probe without the UUID: the filesystem type and label.
+func Read(r io.ReaderAt) (fstype, label string, err error) {
+	in, err := Probe(r)
+	return in.Type, in.Label, err
 }
 
 // OpenFile opens a device or image read-only for Find.

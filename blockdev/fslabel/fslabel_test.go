@@ -89,11 +89,11 @@ func TestReadMkfs(t *testing.T) {
 		args []string
 		size int64
 	}{
-		{"ext4", "mkfs.ext4", []string{"-q", "-F", "-L", "ISCSI"}, 8 << 20},
-		{"ext3", "mkfs.ext3", []string{"-q", "-F", "-L", "ISCSI"}, 8 << 20},
-		{"ext2", "mkfs.ext2", []string{"-q", "-F", "-L", "ISCSI"}, 8 << 20},
-		{"xfs", "mkfs.xfs", []string{"-q", "-f", "-L", "ISCSI"}, 320 << 20},
-		{"btrfs", "mkfs.btrfs", []string{"-q", "-f", "-L", "ISCSI"}, 128 << 20},
+		{"ext4", "mkfs.ext4", []string{"-q", "-F", "-L", "ISCSI", "-U", mkfsUUID}, 8 << 20},
+		{"ext3", "mkfs.ext3", []string{"-q", "-F", "-L", "ISCSI", "-U", mkfsUUID}, 8 << 20},
+		{"ext2", "mkfs.ext2", []string{"-q", "-F", "-L", "ISCSI", "-U", mkfsUUID}, 8 << 20},
+		{"xfs", "mkfs.xfs", []string{"-q", "-f", "-L", "ISCSI", "-m", "uuid=" + mkfsUUID}, 320 << 20},
+		{"btrfs", "mkfs.btrfs", []string{"-q", "-f", "-L", "ISCSI", "-U", mkfsUUID}, 128 << 20},
 	} {
 		t.Run(tt.typ, func(t *testing.T) {
 			tool, err := exec.LookPath(tt.tool)
@@ -121,7 +121,39 @@ func TestReadMkfs(t *testing.T) {
 			if err != nil || typ != tt.typ || lbl != "ISCSI" {
 				t.Fatalf("Read(%s image) = %q, %q, %v", tt.tool, typ, lbl, err)
 			}
+			if in, err := Probe(f); err != nil || in != (Info{tt.typ, "ISCSI", mkfsUUID}) {
+				t.Fatalf("Probe(%s image) = %+v, %v; want UUID %s", tt.tool, in, err, mkfsUUID)
+			}
 		})
+	}
+}
+
+const mkfsUUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+func TestProbeUUID(t *testing.T) {
+	raw := []byte{0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0}
+	withUUID := func(img []byte, off int) []byte {
+		copy(img[off:], raw)
+		return img
+	}
+	for _, tt := range []struct {
+		name string
+		img  []byte
+		want Info
+	}{
+		{"ext4", withUUID(extImage("ISCSI", extHasJournal, 0x40, 0), extSB+extUUIDOff), Info{"ext4", "ISCSI", mkfsUUID}},
+		{"xfs", withUUID(xfsImage("data"), xfsUUIDOff), Info{"xfs", "data", mkfsUUID}},
+		{"btrfs", withUUID(btrfsImage(""), btrfsSB+btrfsUUIDOff), Info{"btrfs", "", mkfsUUID}},
+		{"zero uuid", extImage("ISCSI", 0, 0, 0), Info{"ext2", "ISCSI", ""}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := Probe(bytes.NewReader(tt.img)); err != nil || got != tt.want {
+				t.Fatalf("Probe = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := Probe(bytes.NewReader(make([]byte, 1<<17))); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Probe(zeros) = %v, want ErrUnknown", err)
 	}
 }
 
