@@ -1,6 +1,7 @@
 // Package initramfs is the SIDUS boot sequence: what /init does between the
 // kernel and the shared root's /sbin/init. Boot runs it on a System, the
-// seam to the kernel; Main wires the real one and never returns.
+// seam to the kernel, from the Config package cmdline parses; Main wires
+// the real ones and never returns.
 package initramfs
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/overlay"
 )
@@ -25,7 +27,7 @@ type Result struct {
 	NFSPath    string
 	NFSVersion string
 	NFSOptions string
-	Upper      UpperKind
+	Upper      cmdline.UpperKind
 	UpperDev   string
 	Union      string // union mount data
 	Modules    int
@@ -43,23 +45,14 @@ type Result struct {
 //   - union: stack /ro and /rw at /aufs with overlayfs (aufs if that is all
 //     the kernel has) and move /ro and /rw under it (rootaufs step 4);
 //   - init: move /dev, /proc, /sys and /run into /aufs, free the initramfs,
-//     chroot and exec init= (rootaufs step 5).
+//     chroot and exec init= with the kernel's arguments for /init
+//     (rootaufs step 5).
 //
-// Boot returns only on error.
-func Boot(ctx context.Context, cfg *Config, sys System, h Handover, log *Logger) (*Result, error) {
-	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, res: &Result{Upper: cfg.Upper}}
-	steps := []struct {
-		stage string
-		run   func() error
-	}{
-		{StageModules, b.modules},
-		{StageNetwork, b.network},
-		{StageNFS, b.nfs},
-		{StagePremount, b.premount},
-		{StageUnion, b.union},
-		{StageInit, b.handover},
-	}
-	for _, s := range steps {
+// Every side effect goes through sys and h, and the iSCSI stage's through
+// opts.ISCSI. Boot returns only on error.
+func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
+	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, res: &Result{Upper: cfg.Upper}}
+	for _, s := range b.steps() {
 		if cfg.Break == s.stage {
 			if err := h.Shell("break=" + s.stage); err != nil {
 				log.Printf("break=%s: %v; continuing", s.stage, err)
@@ -72,13 +65,39 @@ func Boot(ctx context.Context, cfg *Config, sys System, h Handover, log *Logger)
 	return b.res, errors.New("init returned")
 }
 
+// Options are Boot's seams beyond System and Handover.
+type Options struct {
+	// ISCSI is the aufs=iscsi writable layer (DefaultISCSI for the real
+	// one). With a field unset, aufs=iscsi fails in premount.
+	ISCSI ISCSIStage
+}
+
+type step struct {
+	stage string // a cmdline.BreakStages name
+	run   func() error
+}
+
+// steps is Boot's table, in order; the stage names are the break= names
+// (TestBootRunsBreakStages checks them against cmdline.BreakStages).
+func (b *booter) steps() []step {
+	return []step{
+		{cmdline.StageModules, b.modules},
+		{cmdline.StageNetwork, b.network},
+		{cmdline.StageNFS, b.nfs},
+		{cmdline.StagePremount, b.premount},
+		{cmdline.StageUnion, b.union},
+		{cmdline.StageInit, b.handover},
+	}
+}
+
 type booter struct {
 	kmods *kmod.Index
 	kload kmod.Loader
 	ctx   context.Context
-	cfg   *Config
+	cfg   *cmdline.Config
 	sys   System
 	h     Handover
+	iscsi ISCSIStage
 	log   *Logger
 	res   *Result
 }
@@ -98,7 +117,7 @@ func (b *booter) modules() error {
 	b.kmods, b.kload = ix, kmod.Loader{Load: b.loadModule, Done: map[string]error{}}
 	// Bus drivers and NFS first; then the NIC drivers whose aliases match
 	// the devices those buses show (as udev would), nothing else.
-	b.loadModules(func() ([]string, error) { return kmod.Modaliases(os.DirFS("/sys")) }, kmod.GroupBoot)
+	b.loadModules(func() ([]string, error) { return kmod.Modaliases(b.sys.DirFS("/sys")) }, kmod.GroupBoot)
 	return nil
 }
 
@@ -119,9 +138,9 @@ func (b *booter) loadModules(readAliases func() ([]string, error), groups ...str
 }
 
 func (b *booter) loadModule(p string) error {
-	t0 := time.Now()
+	t0 := b.sys.Now()
 	err := b.sys.LoadModule(p)
-	if d := time.Since(t0); d > 250*time.Millisecond {
+	if d := b.sys.Now().Sub(t0); d > 250*time.Millisecond {
 		b.log.Printf("slow module: %s took %.3fs", p, d.Seconds())
 	}
 	return err
@@ -138,10 +157,10 @@ func (b *booter) network() error {
 	}
 	var lease *Lease
 	switch b.cfg.IP.Mode {
-	case IPOff:
+	case cmdline.IPOff:
 		b.log.Printf("ip=off: %s is up, no address configured", dev)
 		return nil
-	case IPStatic:
+	case cmdline.IPStatic:
 		lease = staticLease(dev, b.cfg.IP)
 		b.log.Printf("static ip= on %s: %s/%d gw %v (no DHCP)", dev, lease.IP, ones(lease.Netmask), lease.Gateway)
 	default:
@@ -170,7 +189,7 @@ func ones(m net.IPMask) int { o, _ := m.Size(); return o }
 
 // waitLink brings candidate links up and waits for the boot NIC.
 func (b *booter) waitLink(n Network) (string, error) {
-	deadline := time.Now().Add(linkWait)
+	deadline := b.sys.Now().Add(linkWait)
 	upDone := map[string]bool{}
 	for attempt := 0; ; attempt++ {
 		links, err := n.Links()
@@ -193,7 +212,7 @@ func (b *booter) waitLink(n Network) (string, error) {
 			b.waitCarrier(n, dev)
 			return dev, nil
 		}
-		if time.Now().After(deadline) {
+		if b.sys.Now().After(deadline) {
 			var names []string
 			for _, l := range links {
 				names = append(names, l.Name+"="+l.MAC)
@@ -215,7 +234,7 @@ func (b *booter) waitLink(n Network) (string, error) {
 const carrierWait = 5 * time.Second
 
 func (b *booter) waitCarrier(n Network, dev string) {
-	for deadline := time.Now().Add(carrierWait); time.Now().Before(deadline); {
+	for deadline := b.sys.Now().Add(carrierWait); b.sys.Now().Before(deadline); {
 		links, err := n.Links()
 		if err != nil {
 			return
@@ -296,16 +315,22 @@ func (b *booter) nfs() error {
 		clientIP = ipStr(l.IP)
 		serverID, next, rootPath = ipStr(l.ServerID), ipStr(l.NextServer), l.RootPath
 	}
+	for _, r := range b.cfg.RootOther {
+		b.log.Printf("warning: root=%s ignored: the root is the NFS export (nfsroot=, root=/dev/nfs) under the writable layer of aufs=%s", r, b.cfg.Upper)
+	}
 	server, path, err := b.cfg.ResolveNFS(serverID, next, rootPath, clientIP)
 	if err != nil {
 		return err
 	}
 	if net.ParseIP(server) == nil {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		addrs, err := net.DefaultResolver.LookupHost(ctx, server)
+		addrs, err := b.sys.Net().LookupHost(ctx, server)
 		cancel()
-		if err != nil || len(addrs) == 0 {
-			return fmt.Errorf("nfsroot: resolve server %q: %v; use an IP address in nfsroot= or check DHCP's DNS servers", server, err)
+		if err == nil && len(addrs) == 0 {
+			err = errors.New("no address")
+		}
+		if err != nil {
+			return fmt.Errorf("nfsroot: resolve server %q: %w; use an IP address in nfsroot= or check DHCP's DNS servers", server, err)
 		}
 		server = addrs[0]
 	}
@@ -319,7 +344,7 @@ func (b *booter) nfs() error {
 		return err
 	}
 	src := server + ":" + path
-	start := time.Now()
+	start := b.sys.Now()
 	for attempt := 0; ; attempt++ {
 		var errs []string
 		for _, v := range versions {
@@ -332,9 +357,9 @@ func (b *booter) nfs() error {
 			}
 			errs = append(errs, fmt.Sprintf("vers=%s: %v", v, unwrapPath(err)))
 		}
-		if b.cfg.RootDelay > 0 && time.Since(start) >= b.cfg.RootDelay {
+		if waited := b.sys.Now().Sub(start); b.cfg.RootDelay > 0 && waited >= b.cfg.RootDelay {
 			return fmt.Errorf("nfs mount %s failed for %s (rootdelay=%d): %s; is the NFS server running and exporting %s to this client (%s)?",
-				src, time.Since(start).Round(time.Second), int(b.cfg.RootDelay.Seconds()), strings.Join(errs, "; "), path, clientIP)
+				src, waited.Round(time.Second), int(b.cfg.RootDelay.Seconds()), strings.Join(errs, "; "), path, clientIP)
 		}
 		wait := backoff(attempt, 10*time.Second, rand.Float64())
 		b.log.Printf("nfs mount %s: attempt %d: %s; retrying in %.1fs (is the NFS server running and exporting it?)",
@@ -372,8 +397,8 @@ func (b *booter) premount() error {
 		return err
 	}
 	switch b.cfg.Upper {
-	case UpperISCSI:
-		dev, err := attachISCSI(b)
+	case cmdline.UpperISCSI:
+		dev, err := b.attachISCSI()
 		if err != nil {
 			return err
 		}
@@ -398,9 +423,6 @@ func (b *booter) mountTmpfs() (string, error) {
 	b.log.Printf("tmpfs at %s (%s)", rw, data)
 	return "tmpfs", nil
 }
-
-// attachISCSI mounts the iSCSI LUN at /rw; see iscsi.go.
-var attachISCSI func(b *booter) (string, error)
 
 func (b *booter) union() error {
 	fs, err := b.sys.ReadFile("/proc/filesystems")
@@ -435,11 +457,8 @@ func (b *booter) handover() error {
 		b.log.Printf("VmHWM=%s kB", peakRSS(string(st)))
 	}
 	b.log.Printf("handing over to %s on %s after %.3fs", init, overlay.Default.Union, b.log.Elapsed().Seconds())
-	return b.h.SwitchRoot(overlay.Default.Union, init, initArgs())
+	return b.h.SwitchRoot(overlay.Default.Union, init, b.cfg.InitArgs)
 }
-
-// initArgs are the arguments the kernel gave us, passed on unchanged.
-var initArgs = func() []string { return os.Args[1:] }
 
 // peakRSS returns the VmHWM figure (kB) of a /proc/PID/status text.
 func peakRSS(status string) string {

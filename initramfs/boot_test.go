@@ -5,23 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 )
 
-// fakeSys records every side effect of Boot.
+// fakeSys records every side effect of Boot and keeps its files in memory.
+// Its clock moves only when Boot sleeps.
 type fakeSys struct {
 	calls     []string
 	files     map[string]string
 	links     []Link
 	lease     *Lease
-	dhcpFails int // DHCP attempts that fail before one succeeds
+	hosts     map[string][]string // LookupHost answers
+	dhcpFails int                 // DHCP attempts that fail before one succeeds
 	mountFail map[string]int
 	loadFail  map[string]bool
 	switched  string
+	initArgs  []string
+	now       time.Time
 }
 
 func newFake() *fakeSys {
@@ -35,6 +44,7 @@ func newFake() *fakeSys {
 			ServerID: net.IPv4(10, 0, 0, 1).To4(), NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus"},
 		mountFail: map[string]int{},
 		loadFail:  map[string]bool{},
+		now:       time.Date(2013, 11, 1, 0, 0, 0, 0, time.UTC),
 	}
 }
 
@@ -68,10 +78,32 @@ func (f *fakeSys) LoadModule(p string) error {
 	}
 	return nil
 }
-func (f *fakeSys) Net() Network                                     { return f }
-func (f *fakeSys) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-func (f *fakeSys) Links() ([]Link, error)                           { return f.links, nil }
-func (f *fakeSys) Up(n string) error                                { return nil }
+
+// DirFS serves the fake's files under dir.
+func (f *fakeSys) DirFS(dir string) fs.FS {
+	m := fstest.MapFS{}
+	for p, data := range f.files {
+		if rel, ok := strings.CutPrefix(p, dir+"/"); ok {
+			m[rel] = &fstest.MapFile{Data: []byte(data)}
+		}
+	}
+	return m
+}
+func (f *fakeSys) Now() time.Time { return f.now }
+func (f *fakeSys) Sleep(ctx context.Context, d time.Duration) error {
+	f.now = f.now.Add(d)
+	return ctx.Err()
+}
+func (f *fakeSys) Net() Network           { return f }
+func (f *fakeSys) Links() ([]Link, error) { return f.links, nil }
+func (f *fakeSys) Up(n string) error      { return nil }
+func (f *fakeSys) LookupHost(_ context.Context, host string) ([]string, error) {
+	f.rec("lookup %s", host)
+	if a, ok := f.hosts[host]; ok {
+		return a, nil
+	}
+	return nil, errors.New("no such host")
+}
 func (f *fakeSys) DHCP(ctx context.Context, n string, xid uint32, h string) (*Lease, error) {
 	f.rec("dhcp %s", n)
 	if f.dhcpFails > 0 {
@@ -85,19 +117,27 @@ func (f *fakeSys) Configure(n string, l *Lease) error {
 	return nil
 }
 func (f *fakeSys) SwitchRoot(root, init string, args []string) error {
-	f.switched = root + " " + init
+	f.switched, f.initArgs = root+" "+init, args
 	f.rec("switch_root %s %s", root, init)
 	return errors.New("exec stopped by test")
 }
 func (f *fakeSys) Shell(reason string) error { f.rec("shell %s", reason); return ErrNoShell }
 
-func boot(t *testing.T, f *fakeSys, cmdline string) (*Result, error) {
+func boot(t *testing.T, f *fakeSys, line string) (*Result, error) {
 	t.Helper()
-	cfg, err := Parse(cmdline, nil)
+	return bootWith(t, f, line, io.Discard, Options{})
+}
+
+// bootWith parses line (with no init arguments) and boots it on f.
+func bootWith(t *testing.T, f *fakeSys, line string, log io.Writer, opts Options) (*Result, error) {
+	t.Helper()
+	cfg, err := cmdline.Parse(line, nil, nil)
 	if err != nil {
-		t.Fatalf("Parse(%q): %v", cmdline, err)
+		t.Fatalf("Parse(%q): %v", line, err)
 	}
-	return Boot(context.Background(), cfg, f, f, NewLogger(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang fails
+	defer cancel()
+	return Boot(ctx, cfg, f, f, NewLogger(log, nil, f.Now), opts)
 }
 
 func has(calls []string, prefix string) int {
@@ -109,13 +149,11 @@ func has(calls []string, prefix string) int {
 	return -1
 }
 
-const seedTmpfs = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,rsize=8192,wsize=8192,tcp ip=dhcp aufs=tmpfs"
-
 func TestBootSeedTmpfs(t *testing.T) {
 	f := newFake()
 	f.dhcpFails = 2
 	f.mountFail["/ro"] = 4 // the first attempt fails for all versions, then v4.2 fails once more
-	res, err := boot(t, f, seedTmpfs)
+	res, err := boot(t, f, cmdline.SeedTmpfs)
 	if err == nil || !strings.Contains(err.Error(), "exec stopped by test") {
 		t.Fatalf("Boot: %v, want the fake exec error", err)
 	}
@@ -167,7 +205,7 @@ func TestBootStaticIPNoDHCP(t *testing.T) {
 func TestBootNFSFallsBackToV3(t *testing.T) {
 	f := newFake()
 	f.mountFail["/ro"] = 2 // v4.2 and v4.1 refused, v3 then works
-	res, _ := boot(t, f, seedTmpfs)
+	res, _ := boot(t, f, cmdline.SeedTmpfs)
 	if res.NFSVersion != "3" {
 		t.Errorf("NFS version %q, want 3 after v4 failed", res.NFSVersion)
 	}
@@ -176,30 +214,15 @@ func TestBootNFSFallsBackToV3(t *testing.T) {
 func TestBootRootDelayBoundsNFSWait(t *testing.T) {
 	f := newFake()
 	f.mountFail["/ro"] = 1 << 30
-	cfg, err := Parse(seedTmpfs+" rootdelay=1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fs := &slowSleep{f}
-	_, err = Boot(ctx, cfg, fs, f, NewLogger(io.Discard, nil))
+	_, err := boot(t, f, cmdline.SeedTmpfs+" rootdelay=1")
 	if err == nil || !strings.Contains(err.Error(), "rootdelay=1") || !strings.Contains(err.Error(), "is the NFS server running") {
 		t.Fatalf("err = %v, want a rootdelay diagnosis", err)
 	}
 }
 
-// slowSleep really sleeps a little so a rootdelay bound can pass.
-type slowSleep struct{ *fakeSys }
-
-func (s *slowSleep) Sleep(ctx context.Context, _ time.Duration) error {
-	time.Sleep(100 * time.Millisecond)
-	return ctx.Err()
-}
-
 func TestBootBreakOffersShellThenContinues(t *testing.T) {
 	f := newFake()
-	_, _ = boot(t, f, seedTmpfs+" break=union")
+	_, _ = boot(t, f, cmdline.SeedTmpfs+" break=union")
 	i, j := has(f.calls, "shell break=union"), has(f.calls, "mount overlay")
 	if i < 0 || j < i {
 		t.Errorf("want shell before the union, calls:\n%s", strings.Join(f.calls, "\n"))
@@ -209,7 +232,7 @@ func TestBootBreakOffersShellThenContinues(t *testing.T) {
 func TestBootModuleFailureIsNotFatal(t *testing.T) {
 	f := newFake()
 	f.loadFail["/lib/modules/k/virtio.ko"] = true
-	res, _ := boot(t, f, seedTmpfs)
+	res, _ := boot(t, f, cmdline.SeedTmpfs)
 	if res.Modules != 2 || f.switched == "" {
 		t.Errorf("modules %d switched %q", res.Modules, f.switched)
 	}
@@ -246,5 +269,98 @@ func TestBackoff(t *testing.T) {
 	}
 	if lo, hi := backoff(3, time.Minute, 0), backoff(3, time.Minute, 0.999); lo >= hi || lo < 6*time.Second || hi > 10*time.Second {
 		t.Errorf("jitter range %v..%v", lo, hi)
+	}
+}
+
+// Boot's table is the break= list: the same names in the same order, as
+// steps() builds it and as a boot runs it.
+func TestBootRunsBreakStages(t *testing.T) {
+	var names []string
+	for _, s := range (&booter{}).steps() {
+		names = append(names, s.stage)
+	}
+	if !slices.Equal(names, cmdline.BreakStages) {
+		t.Errorf("Boot's steps %q, cmdline.BreakStages %q", names, cmdline.BreakStages)
+	}
+	f := newFake()
+	cfg, err := cmdline.Parse(cmdline.SeedTmpfs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := NewLogger(io.Discard, nil, f.Now)
+	_, _ = Boot(context.Background(), cfg, f, f, log, Options{})
+	var ran []string
+	for _, s := range log.Stages() {
+		ran = append(ran, s.Name)
+	}
+	if !slices.Equal(ran, cmdline.BreakStages) {
+		t.Errorf("Boot ran %q, cmdline.BreakStages %q", ran, cmdline.BreakStages)
+	}
+}
+
+// init= gets the kernel's arguments for /init, as Parse recorded them.
+func TestBootPassesInitArgs(t *testing.T) {
+	f := newFake()
+	cfg, err := cmdline.Parse(cmdline.SeedTmpfs+" single -- x=1", []string{"single", "x=1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = Boot(context.Background(), cfg, f, f, NewLogger(io.Discard, nil, f.Now), Options{})
+	if f.switched != "/aufs /sbin/init" || !slices.Equal(f.initArgs, []string{"single", "x=1"}) {
+		t.Errorf("switch_root %q with %q, want /sbin/init with [single x=1]", f.switched, f.initArgs)
+	}
+}
+
+// The NIC driver is loaded because its alias matches a modalias read from
+// System's /sys, not the host's.
+func TestBootLoadsDriverForFakeSysfs(t *testing.T) {
+	f := newFake()
+	f.files["/etc/sidus/modules.index"] = "module virtio_pci boot lib/modules/k/virtio_pci.ko\n" +
+		"module virtio_net hw lib/modules/k/virtio_net.ko\nalias virtio_net virtio:d00000001v*\n" +
+		"module e1000 hw lib/modules/k/e1000.ko\nalias e1000 pci:v00008086d0000100E*\n"
+	f.files["/sys/bus/virtio/devices/virtio0/modalias"] = "virtio:d00000001v00001AF4\n"
+	res, _ := boot(t, f, cmdline.SeedTmpfs)
+	if has(f.calls, "load /lib/modules/k/virtio_net.ko") < 0 || has(f.calls, "load /lib/modules/k/e1000.ko") >= 0 || res.Modules != 2 {
+		t.Errorf("modules %d, calls:\n%s", res.Modules, strings.Join(f.calls, "\n"))
+	}
+}
+
+// An nfsroot= host name is resolved through System.
+func TestBootResolvesNFSServer(t *testing.T) {
+	f := newFake()
+	f.hosts = map[string][]string{"nfs.example.org": {"10.0.0.9"}}
+	_, _ = boot(t, f, "nfsroot=nfs.example.org:/srv/sidus,vers=3")
+	if has(f.calls, "lookup nfs.example.org") < 0 || has(f.calls, "mount 10.0.0.9:/srv/sidus /ro nfs") < 0 {
+		t.Errorf("calls:\n%s", strings.Join(f.calls, "\n"))
+	}
+	f = newFake()
+	_, err := boot(t, f, "nfsroot=nowhere.example.org:/srv/sidus")
+	if err == nil || !strings.Contains(err.Error(), `resolve server "nowhere.example.org": no such host; use an IP address in nfsroot=`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// The link wait is bounded on System's clock: without a NIC the boot
+// fails after linkWait of fake time, naming what it saw.
+func TestBootNoNIC(t *testing.T) {
+	f := newFake()
+	f.links = []Link{{Name: "ens9", MAC: "52:54:00:00:00:09"}}
+	start := f.now
+	_, err := boot(t, f, cmdline.SeedTmpfs+" BOOTIF=01-52-54-00-12-34-56")
+	if err == nil || !strings.Contains(err.Error(), "no boot NIC after 30s") || !strings.Contains(err.Error(), "ens9=52:54:00:00:00:09") {
+		t.Errorf("err = %v", err)
+	}
+	if d := f.now.Sub(start); d < linkWait || d > linkWait+time.Second {
+		t.Errorf("waited %s of fake time, want about %s", d, linkWait)
+	}
+}
+
+// root= values that are not ours are named in a warning.
+func TestBootWarnsAboutOtherRoot(t *testing.T) {
+	f := newFake()
+	var log strings.Builder
+	_, _ = bootWith(t, f, cmdline.SeedTmpfs+" root=/dev/sda1", &log, Options{})
+	if !strings.Contains(log.String(), "warning: root=/dev/sda1 ignored") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }

@@ -1,17 +1,19 @@
 package initramfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/sidus-go/sidus/blockdev/format"
+	"github.com/sidus-go/sidus/blockdev/fslabel"
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/initramfs/kmod"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
-	"github.com/sidus-go/sidus/iscsi/format"
-	"github.com/sidus-go/sidus/iscsi/fslabel"
 	"github.com/sidus-go/sidus/overlay"
 )
 
@@ -19,26 +21,45 @@ import (
 // given, as in the seed's iscsi pxelinux label.
 const DefaultRWLabel = "ISCSI"
 
-// iscsiLogin, findLabel, readFSType and formatExt4 are the seams of the
-// iSCSI stage.
-var (
-	formatExt4 = format.Ext4
-	iscsiLogin = iscsi.Login
-	findLabel  = func(devs []string, label string) (string, map[string]string, error) {
-		return fslabel.Find(devs, label, fslabel.OpenFile)
-	}
-	readFSType = func(dev string) (string, error) {
-		r, c, err := fslabel.OpenFile(dev)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		t, _, err := fslabel.Read(r)
-		return t, err
-	}
-)
+// ISCSIStage holds the seams of the aufs=iscsi writable layer, function
+// values as in u-root's kmodule.ProbeOpts: DefaultISCSI returns the real
+// ones and tests give fakes. They are the kernel and block-device side
+// effects of the stage that System has no call for.
+type ISCSIStage struct {
+	// Login logs in to p's target and returns the session with its block
+	// devices (iscsi.Login).
+	Login func(ctx context.Context, p iscsi.Params, logf func(format string, args ...any)) (*iscsi.Session, error)
+	// FindLabel returns the device of devs whose filesystem has label; its
+	// error lists what each device holds.
+	FindLabel func(devs []string, label string) (string, error)
+	// FSType returns the type of the filesystem on dev.
+	FSType func(dev string) (string, error)
+	// FormatExt4 formats the whole of dev as ext4 (sidus.format=empty). It
+	// fails with format.ErrNotEmpty on a device that holds data.
+	FormatExt4 func(dev, label string, uuid [16]byte) error
+}
 
-func init() { attachISCSI = (*booter).iscsi }
+// DefaultISCSI is the real iSCSI stage: the kernel initiator and the
+// device nodes of the LUN.
+func DefaultISCSI() ISCSIStage {
+	return ISCSIStage{
+		Login: iscsi.Login,
+		FindLabel: func(devs []string, label string) (string, error) {
+			dev, _, err := fslabel.Find(devs, label, fslabel.OpenFile)
+			return dev, err
+		},
+		FSType: func(dev string) (string, error) {
+			r, c, err := fslabel.OpenFile(dev)
+			if err != nil {
+				return "", err
+			}
+			defer c.Close()
+			t, _, err := fslabel.Read(r)
+			return t, err
+		},
+		FormatExt4: func(dev, label string, uuid [16]byte) error { return format.Ext4(dev, 0, label, uuid) },
+	}
+}
 
 // iscsiParams merges the root-only conf file the packer may add (secrets
 // need not be on /proc/cmdline) with the command line, which wins, and
@@ -89,11 +110,15 @@ func (b *booter) iscsiParams() (iscsi.Params, error) {
 	return p, nil
 }
 
-// iscsi logs in to this node's LUN and mounts the filesystem labelled
-// root=LABEL= (default ISCSI) at /rw. sidus.iscsi.fallback says what to
-// do while the target is down: wait (default, with progress), tmpfs (boot
-// without persistence) or fail.
-func (b *booter) iscsi() (string, error) {
+// attachISCSI logs in to this node's LUN and mounts the filesystem
+// labelled root=LABEL= (default ISCSI) at /rw. sidus.iscsi.fallback says
+// what to do while the target is down: wait (default, with progress),
+// tmpfs (boot without persistence) or fail.
+func (b *booter) attachISCSI() (string, error) {
+	st := b.iscsi
+	if st.Login == nil || st.FindLabel == nil || st.FSType == nil || st.FormatExt4 == nil {
+		return "", errors.New("aufs=iscsi: this init was built without the iSCSI stage (Options.ISCSI); boot with aufs=tmpfs")
+	}
 	p, err := b.iscsiParams()
 	if err != nil {
 		return "", err
@@ -105,10 +130,10 @@ func (b *booter) iscsi() (string, error) {
 	}
 	fallback := b.cfg.Sidus["iscsi.fallback"]
 	b.log.Printf("iSCSI: %s", p)
-	start := time.Now()
+	start := b.sys.Now()
 	var sess *iscsi.Session
 	for attempt := 0; ; attempt++ {
-		sess, err = iscsiLogin(b.ctx, p, func(f string, a ...any) { b.log.Printf("iSCSI: "+f, a...) })
+		sess, err = st.Login(b.ctx, p, func(f string, a ...any) { b.log.Printf("iSCSI: "+f, a...) })
 		if err == nil {
 			break
 		}
@@ -118,7 +143,7 @@ func (b *booter) iscsi() (string, error) {
 		if fallback == "tmpfs" {
 			b.log.Printf("WARNING: iSCSI login failed: %v", err)
 			b.log.Printf("WARNING: sidus.iscsi.fallback=tmpfs: booting on a tmpfs; NOTHING WRITTEN ON THIS NODE WILL PERSIST")
-			b.res.Upper = UpperTmpfs
+			b.res.Upper = cmdline.UpperTmpfs
 			return b.mountTmpfs()
 		}
 		if b.ctx.Err() != nil {
@@ -126,18 +151,21 @@ func (b *booter) iscsi() (string, error) {
 		}
 		wait := backoff(attempt, 30*time.Second, rand.Float64())
 		b.log.Printf("iSCSI login: attempt %d (%s so far): %v; retrying in %.1fs (is the target up? sidus.iscsi.fallback=tmpfs boots without it)",
-			attempt+1, time.Since(start).Round(time.Second), err, wait.Seconds())
+			attempt+1, b.sys.Now().Sub(start).Round(time.Second), err, wait.Seconds())
 		if err := b.sys.Sleep(b.ctx, wait); err != nil {
 			return "", err
 		}
 	}
 	b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
-	if err := b.sys.MkdirAll("/run/sidus"); err == nil {
-		if err := sess.WriteState("/run/sidus"); err != nil {
-			b.log.Printf("warning: %v", err)
-		}
+	// The session, for the booted system and the agent (no secrets).
+	serr := b.sys.MkdirAll(StateDir)
+	if serr == nil {
+		serr = b.sys.WriteFile(StateDir+"/"+iscsi.StateFile, sess.State(), 0o644)
 	}
-	dev, _, err := findLabel(sess.Devices, label)
+	if serr != nil {
+		b.log.Printf("warning: writing the iSCSI session state: %v", serr)
+	}
+	dev, err := st.FindLabel(sess.Devices, label)
 	if err != nil && b.cfg.Sidus["format"] == "empty" {
 		dev, err = b.formatEmpty(sess, label, err)
 	}
@@ -145,7 +173,7 @@ func (b *booter) iscsi() (string, error) {
 		// err lists each device with its filesystem type and label.
 		return "", fmt.Errorf("root=LABEL=%s: on the LUN of %s: %w; fix root=LABEL= or label the LUN's filesystem (e2label DEV %s)", label, sess.Target, err, label)
 	}
-	fstype, err := readFSType(dev)
+	fstype, err := st.FSType(dev)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", dev, err)
 	}
@@ -172,15 +200,15 @@ func (b *booter) formatEmpty(sess *iscsi.Session, label string, notFound error) 
 	}
 	// The UUID comes from non-secret facts: no getrandom before the
 	// kernel's CRNG is ready.
-	uuid := format.UUIDFrom([]byte(sess.Target), []byte(mac), []byte(time.Now().String()))
+	uuid := format.UUIDFrom([]byte(sess.Target), []byte(mac), []byte(b.sys.Now().String()))
 	b.log.Printf("sidus.format=empty: no filesystem labelled %s; formatting %s as ext4 if it is empty", label, dev)
-	t0 := time.Now()
-	if err := formatExt4(dev, 0, label, uuid); err != nil {
+	t0 := b.sys.Now()
+	if err := b.iscsi.FormatExt4(dev, label, uuid); err != nil {
 		if errors.Is(err, format.ErrNotEmpty) {
 			return "", fmt.Errorf("%w; sidus.format=empty refused to format %s: it holds data (wipe it on the server if it is really free)", notFound, dev)
 		}
 		return "", fmt.Errorf("sidus.format=empty: format %s: %w", dev, err)
 	}
-	b.log.Printf("formatted %s as ext4 LABEL=%s in %.1fs", dev, label, time.Since(t0).Seconds())
+	b.log.Printf("formatted %s as ext4 LABEL=%s in %.1fs", dev, label, b.sys.Now().Sub(t0).Seconds())
 	return dev, nil
 }

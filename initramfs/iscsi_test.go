@@ -7,49 +7,47 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/iscsi"
 )
 
-// fakeISCSI replaces the iSCSI stage's seams for one test.
-func fakeISCSI(t *testing.T, login func(iscsi.Params) (*iscsi.Session, error), labels map[string]string) *[]iscsi.Params {
-	t.Helper()
-	var seen []iscsi.Params
-	oldLogin, oldFind, oldType := iscsiLogin, findLabel, readFSType
-	t.Cleanup(func() { iscsiLogin, findLabel, readFSType = oldLogin, oldFind, oldType })
-	iscsiLogin = func(_ context.Context, p iscsi.Params, _ func(string, ...any)) (*iscsi.Session, error) {
-		seen = append(seen, p)
-		return login(p)
-	}
-	findLabel = func(devs []string, label string) (string, map[string]string, error) {
-		for _, d := range devs {
-			if labels[d] == label {
-				return d, labels, nil
-			}
-		}
-		return "", labels, errors.New("no such label")
-	}
-	readFSType = func(string) (string, error) { return "ext4", nil }
-	return &seen
+// fakeISCSI is an iSCSI stage whose logins call login and whose devices
+// have the filesystem labels of labels; it records the logins' parameters.
+type fakeISCSI struct {
+	logins []iscsi.Params
 }
 
-const seedISCSI = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,rsize=8192,wsize=8192,tcp ip=dhcp aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI "
+func (fi *fakeISCSI) stage(login func(iscsi.Params) (*iscsi.Session, error), labels map[string]string) Options {
+	return Options{ISCSI: ISCSIStage{
+		Login: func(_ context.Context, p iscsi.Params, _ func(string, ...any)) (*iscsi.Session, error) {
+			fi.logins = append(fi.logins, p)
+			return login(p)
+		},
+		FindLabel: func(devs []string, label string) (string, error) {
+			for _, d := range devs {
+				if labels[d] == label {
+					return d, nil
+				}
+			}
+			return "", errors.New("no such label")
+		},
+		FSType:     func(string) (string, error) { return "ext4", nil },
+		FormatExt4: func(string, string, [16]byte) error { return errors.New("the test formats nothing") },
+	}}
+}
 
 func TestBootISCSISeedLine(t *testing.T) {
 	f := newFake()
 	f.files["/etc/iscsi.initramfs"] = "ISCSI_USERNAME=node5\nISCSI_PASSWORD='s3cret-123456'\n"
-	seen := fakeISCSI(t, func(p iscsi.Params) (*iscsi.Session, error) {
-		return &iscsi.Session{Target: "iqn.t:10.0.0.5", Portal: "10.0.0.2:3260", Devices: []string{"/dev/sda"}}, nil
-	}, map[string]string{"/dev/sda": "ISCSI"})
+	var fi fakeISCSI
+	sess := &iscsi.Session{Target: "iqn.t:10.0.0.5", Portal: "10.0.0.2:3260", Devices: []string{"/dev/sda"}}
+	opts := fi.stage(func(p iscsi.Params) (*iscsi.Session, error) { return sess, nil }, map[string]string{"/dev/sda": "ISCSI"})
 	var log strings.Builder
-	cfg, err := Parse(seedISCSI, nil)
-	if err != nil {
-		t.Fatal(err)
+	res, _ := bootWith(t, f, cmdline.SeedISCSI, &log, opts)
+	if len(fi.logins) != 1 {
+		t.Fatalf("logins: %d", len(fi.logins))
 	}
-	res, _ := Boot(context.Background(), cfg, f, f, NewLogger(&log, nil))
-	if len(*seen) != 1 {
-		t.Fatalf("logins: %d", len(*seen))
-	}
-	p := (*seen)[0]
+	p := fi.logins[0]
 	// Empty ISCSI_TARGET_IP: the DHCP next-server; the conf file's
 	// credentials; the client IP for the per-client target.
 	if strings.Join(p.Portals, ",") != "10.0.0.2" || p.Username != "node5" || p.Password != "s3cret-123456" ||
@@ -59,6 +57,9 @@ func TestBootISCSISeedLine(t *testing.T) {
 	if has(f.calls, "mount /dev/sda /rw ext4") < 0 || res.UpperDev != "/dev/sda iqn.t:10.0.0.5" {
 		t.Errorf("calls:\n%s", strings.Join(f.calls, "\n"))
 	}
+	if st := f.files[StateDir+"/"+iscsi.StateFile]; !strings.Contains(st, "ISCSI_TARGET_NAME='iqn.t:10.0.0.5'") || !strings.Contains(st, "ISCSI_SID=") {
+		t.Errorf("session state %q, want the session logged in", st)
+	}
 	if strings.Contains(log.String(), "s3cret") {
 		t.Errorf("the password shows in the log")
 	}
@@ -66,11 +67,11 @@ func TestBootISCSISeedLine(t *testing.T) {
 
 func TestBootISCSIFallbackTmpfs(t *testing.T) {
 	f := newFake()
-	fakeISCSI(t, func(iscsi.Params) (*iscsi.Session, error) { return nil, errors.New("connection refused") }, nil)
+	var fi fakeISCSI
+	opts := fi.stage(func(iscsi.Params) (*iscsi.Session, error) { return nil, errors.New("connection refused") }, nil)
 	var log strings.Builder
-	cfg, _ := Parse(seedISCSI+" sidus.iscsi.fallback=tmpfs", nil)
-	res, _ := Boot(context.Background(), cfg, f, f, NewLogger(&log, nil))
-	if has(f.calls, "mount tmpfs /rw tmpfs") < 0 || res.Upper != UpperTmpfs || !strings.Contains(log.String(), "NOTHING WRITTEN ON THIS NODE WILL PERSIST") {
+	res, _ := bootWith(t, f, cmdline.SeedISCSI+" sidus.iscsi.fallback=tmpfs", &log, opts)
+	if has(f.calls, "mount tmpfs /rw tmpfs") < 0 || res.Upper != cmdline.UpperTmpfs || !strings.Contains(log.String(), "NOTHING WRITTEN ON THIS NODE WILL PERSIST") {
 		t.Errorf("calls:\n%s\nlog:\n%s", strings.Join(f.calls, "\n"), log.String())
 	}
 }
@@ -78,13 +79,13 @@ func TestBootISCSIFallbackTmpfs(t *testing.T) {
 // A wrong password is not retried: the target said no.
 func TestBootISCSIAuthFailureIsFatal(t *testing.T) {
 	f := newFake()
-	seen := fakeISCSI(t, func(iscsi.Params) (*iscsi.Session, error) {
+	var fi fakeISCSI
+	opts := fi.stage(func(iscsi.Params) (*iscsi.Session, error) {
 		return nil, &iscsi.LoginError{Class: 2, Detail: 1, Target: "iqn.t", Portal: "10.0.0.2:3260"}
 	}, nil)
-	cfg, _ := Parse(seedISCSI, nil)
-	_, err := Boot(context.Background(), cfg, f, f, NewLogger(io.Discard, nil))
-	if err == nil || !iscsi.IsAuthFailure(err) || len(*seen) != 1 || f.switched != "" {
-		t.Errorf("err %v, logins %d, switched %q", err, len(*seen), f.switched)
+	_, err := bootWith(t, f, cmdline.SeedISCSI, io.Discard, opts)
+	if err == nil || !iscsi.IsAuthFailure(err) || len(fi.logins) != 1 || f.switched != "" {
+		t.Errorf("err %v, logins %d, switched %q", err, len(fi.logins), f.switched)
 	}
 }
 
@@ -93,12 +94,22 @@ func TestBootISCSIAuthFailureIsFatal(t *testing.T) {
 // the target and stop.
 func TestBootISCSIWrongLabel(t *testing.T) {
 	f := newFake()
-	fakeISCSI(t, func(iscsi.Params) (*iscsi.Session, error) {
+	var fi fakeISCSI
+	opts := fi.stage(func(iscsi.Params) (*iscsi.Session, error) {
 		return &iscsi.Session{Target: "iqn.t", Devices: []string{"/dev/sda"}}, nil
 	}, map[string]string{"/dev/sda": "DATA"})
-	cfg, _ := Parse(seedISCSI+" root=LABEL=NOPE", nil)
-	_, err := Boot(context.Background(), cfg, f, f, NewLogger(io.Discard, nil))
+	_, err := bootWith(t, f, cmdline.SeedISCSI+" root=LABEL=NOPE", io.Discard, opts)
 	if err == nil || !strings.Contains(err.Error(), "root=LABEL=NOPE: on the LUN of iqn.t") || f.switched != "" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Without Options.ISCSI, aufs=iscsi stops in premount and says so; nothing
+// is logged in to or mounted at /rw.
+func TestBootISCSIWithoutStage(t *testing.T) {
+	f := newFake()
+	_, err := boot(t, f, cmdline.SeedISCSI)
+	if err == nil || !strings.Contains(err.Error(), "stage premount: aufs=iscsi") || has(f.calls, "mount tmpfs /rw") >= 0 {
+		t.Errorf("err = %v, calls:\n%s", err, strings.Join(f.calls, "\n"))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 )
 
 // Lease is the network configuration the node ended up with, from DHCP or
@@ -76,7 +78,7 @@ func (l *Lease) NetConf() string {
 }
 
 // staticLease turns a static ip= into a Lease.
-func staticLease(dev string, c IPConfig) *Lease {
+func staticLease(dev string, c cmdline.IPConfig) *Lease {
 	mask := c.Netmask
 	if mask == nil {
 		mask = c.Client.DefaultMask()

@@ -25,9 +25,11 @@ type StageTiming struct {
 	Duration time.Duration
 }
 
-// NewLogger returns a logger writing to console and, if non-nil, kmsg.
-func NewLogger(console, kmsg io.Writer) *Logger {
-	return &Logger{console: console, kmsg: kmsg, now: time.Now, start: time.Now()}
+// NewLogger returns a logger writing to console and, if non-nil, kmsg,
+// that times the stages with now (System.Now); the start of the boot is
+// its first reading.
+func NewLogger(console, kmsg io.Writer, now func() time.Time) *Logger {
+	return &Logger{console: console, kmsg: kmsg, now: now, start: now()}
 }
 
 // Printf logs one line.

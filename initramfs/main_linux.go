@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strconv"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,21 +20,25 @@ func Main() {
 	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
 		kmsg = f
 	}
-	log := NewLogger(os.Stdout, kmsg)
 	sys := &LinuxSystem{}
-	raw, _ := os.ReadFile("/proc/cmdline")
+	log := NewLogger(os.Stdout, kmsg, sys.Now)
+	b, _ := os.ReadFile("/proc/cmdline")
+	raw := string(b)
+	// panic= by Parse's rule, known even when Parse rejects the line; 0
+	// (or none): the rescue shell.
+	panicSecs, _ := cmdline.PanicTimeout(raw)
 	defer func() {
 		if r := recover(); r != nil {
-			fatal(log, sys, string(raw), fmt.Errorf("internal error (please report): %v", r))
+			fatal(log, sys, panicSecs, fmt.Errorf("internal error (please report): %v", r))
 		}
 	}()
 	log.Printf("SIDUS-Go init starting (pid %d)", os.Getpid())
-	cfg, err := Parse(string(raw), os.Environ())
+	cfg, err := cmdline.Parse(raw, os.Args[1:], os.Environ())
 	if err != nil {
-		fatal(log, sys, string(raw), fmt.Errorf("kernel command line: %w", err))
+		fatal(log, sys, panicSecs, fmt.Errorf("kernel command line: %w", err))
 	}
-	_, err = Boot(context.Background(), cfg, sys, sys, log)
-	fatal(log, sys, string(raw), err)
+	_, err = Boot(context.Background(), cfg, sys, sys, log, Options{ISCSI: DefaultISCSI()})
+	fatal(log, sys, panicSecs, err)
 }
 
 // earlyMounts gives the init /proc, /sys, /dev and /run.
@@ -64,22 +67,16 @@ func earlyMounts() {
 	}
 }
 
-var panicRe = regexp.MustCompile(`(?:^|\s)panic=(-?\d+)(?:\s|$)`)
-
-// fatal prints the diagnosis, then reboots as panic= says, or offers the
-// rescue shell, or waits. It never returns: PID 1 must not exit.
-func fatal(log *Logger, h Handover, cmdline string, err error) {
+// fatal prints the diagnosis, then reboots as panic= says (panicSecs > 0:
+// after that many seconds, < 0: at once), or offers the rescue shell, or
+// waits. It never returns: PID 1 must not exit.
+func fatal(log *Logger, h Handover, panicSecs int, err error) {
 	log.Printf("FATAL: %v", err)
 	log.Printf("the node cannot boot; the lines above say which stage failed and what to check")
-	secs, set := 0, false
-	if m := panicRe.FindAllStringSubmatch(cmdline, -1); len(m) > 0 {
-		secs, _ = strconv.Atoi(m[len(m)-1][1])
-		set = true
-	}
-	if set && secs != 0 {
-		if secs > 0 {
-			log.Printf("panic=%d: rebooting in %d seconds", secs, secs)
-			time.Sleep(time.Duration(secs) * time.Second)
+	if panicSecs != 0 {
+		if panicSecs > 0 {
+			log.Printf("panic=%d: rebooting in %d seconds", panicSecs, panicSecs)
+			time.Sleep(time.Duration(panicSecs) * time.Second)
 		}
 		log.Printf("rebooting")
 		unix.Sync()

@@ -78,6 +78,10 @@ func (linuxNetwork) DHCP(ctx context.Context, name string, xid uint32, hostname 
 	return leaseFromACK(name, ack), nil
 }
 
+func (linuxNetwork) LookupHost(ctx context.Context, host string) ([]string, error) {
+	return net.DefaultResolver.LookupHost(ctx, host)
+}
+
 // Configure sets the lease's address and default route. The address is
 // added without a lifetime, so it is permanent: the booted OS runs on an
 // NFS root through this address, and an address that expired with the

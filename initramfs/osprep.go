@@ -12,9 +12,6 @@ import (
 // shared tree is read-only and never written) and under /run, which
 // switch_root carries over. Each part can be turned off with sidus.KEY=off.
 
-// on reports whether sidus.key is not "off".
-func (c *Config) on(key string) bool { return c.Sidus[key] != "off" }
-
 func (b *booter) prepareRoot(root string) []string {
 	var written []string
 	write := func(p, data string) {
@@ -31,20 +28,20 @@ func (b *booter) prepareRoot(root string) []string {
 		written = append(written, strings.TrimPrefix(p, root))
 	}
 	l := b.res.Lease
-	if l != nil && l.Hostname != "" && b.cfg.on("hostname") {
+	if l != nil && l.Hostname != "" && b.cfg.On("hostname") {
 		write(root+"/etc/hostname", l.Hostname+"\n")
 	}
-	if l != nil && len(l.DNS) > 0 && b.cfg.on("resolv") {
+	if l != nil && len(l.DNS) > 0 && b.cfg.On("resolv") {
 		write(root+"/etc/resolv.conf", resolvConf(l))
 	}
-	if b.cfg.on("fstab") {
+	if b.cfg.On("fstab") {
 		if data, err := b.sys.ReadFile(root + "/etc/fstab"); err == nil {
 			if f, changed := FilterFstab(string(data)); changed {
 				write(root+"/etc/fstab", f)
 			}
 		}
 	}
-	if l != nil && b.cfg.on("netprotect") {
+	if l != nil && b.cfg.On("netprotect") {
 		dev := l.Device
 		// systemd-networkd: leave the boot NIC alone (systemd #21967).
 		write("/run/systemd/network/10-sidus-"+dev+".network",

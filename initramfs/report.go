@@ -2,46 +2,95 @@ package initramfs
 
 import (
 	"encoding/json"
+	"net"
+
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 )
 
+// StateDir holds what the init leaves for the booted system: the boot
+// report and the iSCSI session (switch_root carries /run over).
+const StateDir = "/run/sidus"
+
 // ReportPath is the boot report the booted system (and admins) can read.
-const ReportPath = "/run/sidus/boot.json"
+const ReportPath = StateDir + "/boot.json"
+
+// report is boot.json. Keys are snake_case, durations are in seconds
+// (floats), addresses are strings and the netmask is a prefix length (the
+// lease's names are those of agent/handover's Lease).
+type report struct {
+	Stages        []reportStage `json:"stages"`
+	TotalSeconds  float64       `json:"total_seconds"`
+	Lease         *reportLease  `json:"lease,omitempty"` // absent with ip=off
+	NFS           reportNFS     `json:"nfs"`
+	Upper         reportUpper   `json:"upper"`
+	Union         string        `json:"union"`
+	ModulesLoaded int           `json:"modules_loaded"`
+	Written       []string      `json:"written"`
+}
 
 type reportStage struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"seconds"`
 }
 
-type report struct {
-	Stages  []reportStage `json:"stages"`
-	Total   float64       `json:"total_seconds"`
-	Lease   *Lease        `json:"lease,omitempty"`
-	NFS     reportNFS     `json:"nfs"`
-	Upper   reportUpper   `json:"upper"`
-	Union   string        `json:"union"`
-	Modules int           `json:"modules_loaded"`
-	Writes  []string      `json:"written"`
+type reportLease struct {
+	Device       string   `json:"device"`
+	Proto        string   `json:"proto"`
+	IP           string   `json:"ip"`
+	PrefixLen    int      `json:"prefix_len"`
+	Gateway      string   `json:"gateway"`
+	DNS          []string `json:"dns"`
+	Hostname     string   `json:"hostname"`
+	Domain       string   `json:"domain"`
+	ServerID     string   `json:"server_id"`
+	NextServer   string   `json:"next_server"`
+	RootPath     string   `json:"root_path"`
+	BootFile     string   `json:"boot_file"`
+	LeaseSeconds float64  `json:"lease_seconds"`
 }
 
 type reportNFS struct {
-	Server, Path, Version, Options string
+	Server  string `json:"server"`
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	Options string `json:"options"`
 }
 
 type reportUpper struct {
-	Kind   UpperKind `json:"kind"`
-	Device string    `json:"device"`
+	Kind   cmdline.UpperKind `json:"kind"`
+	Device string            `json:"device"`
 }
 
 // Report renders the boot report. It holds no secrets: the config's iSCSI
 // passwords are never part of Result.
 func (r *Result) Report(stages []StageTiming, total float64, written []string) ([]byte, error) {
-	rep := report{Lease: r.Lease, Union: r.Union, Modules: r.Modules, Total: total, Writes: written,
-		NFS:   reportNFS{r.NFSServer, r.NFSPath, r.NFSVersion, r.NFSOptions},
-		Upper: reportUpper{r.Upper, r.UpperDev}}
+	rep := report{Lease: leaseReport(r.Lease), Union: r.Union, ModulesLoaded: r.Modules, TotalSeconds: total, Written: written,
+		NFS:   reportNFS{Server: r.NFSServer, Path: r.NFSPath, Version: r.NFSVersion, Options: r.NFSOptions},
+		Upper: reportUpper{Kind: r.Upper, Device: r.UpperDev}}
 	for _, s := range stages {
 		rep.Stages = append(rep.Stages, reportStage{s.Name, s.Duration.Seconds()})
 	}
 	return json.MarshalIndent(rep, "", "  ")
+}
+
+func leaseReport(l *Lease) *reportLease {
+	if l == nil {
+		return nil
+	}
+	str := func(ip net.IP) string {
+		if ip == nil {
+			return ""
+		}
+		return ip.String()
+	}
+	rl := &reportLease{Device: l.Device, Proto: l.Proto, IP: str(l.IP), Gateway: str(l.Gateway), DNS: []string{},
+		Hostname: l.Hostname, Domain: l.Domain, ServerID: str(l.ServerID), NextServer: str(l.NextServer),
+		RootPath: l.RootPath, BootFile: l.BootFile, LeaseSeconds: l.LeaseTime.Seconds()}
+	rl.PrefixLen, _ = l.Netmask.Size() // what Configure gives the kernel
+	for _, d := range l.DNS {
+		rl.DNS = append(rl.DNS, d.String())
+	}
+	return rl
 }
 
 func (b *booter) writeReport(written []string) {
@@ -51,7 +100,7 @@ func (b *booter) writeReport(written []string) {
 	}
 	data, err := b.res.Report(b.log.Stages(), b.log.Elapsed().Seconds(), written)
 	if err == nil {
-		_ = b.sys.MkdirAll("/run/sidus")
+		_ = b.sys.MkdirAll(StateDir)
 		err = b.sys.WriteFile(ReportPath, data, 0o644)
 	}
 	if err != nil {

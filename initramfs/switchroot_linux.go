@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/sidus-go/sidus/initramfs/layout"
+	"github.com/sidus-go/sidus/iscsi"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,9 +20,6 @@ var ErrNoShell = errors.New("no rescue shell in this image (pack one with sidus-
 
 // apiMounts are carried into the new root.
 var apiMounts = []string{"/dev", "/proc", "/sys", "/run"}
-
-// secretEnv are never handed to the booted system's init.
-var secretEnv = []string{"ISCSI_PASSWORD=", "ISCSI_IN_PASSWORD=", "iscsi_password=", "iscsi_in_password="}
 
 func (s *LinuxSystem) SwitchRoot(newRoot, init string, args []string) error {
 	if _, err := resolveIn(newRoot, init); err != nil {
@@ -58,17 +56,14 @@ func (s *LinuxSystem) SwitchRoot(newRoot, init string, args []string) error {
 	return fmt.Errorf("exec %s: %w", init, unix.Exec(init, argv, handoverEnv(os.Environ())))
 }
 
-// handoverEnv drops iSCSI secrets from the environment given to init.
+// handoverEnv drops the iSCSI secrets (iscsi.IsSecret: ISCSI_PASSWORD,
+// iscsi_in_password, ...) from the environment given to init.
 func handoverEnv(env []string) []string {
 	out := env[:0:0]
-next:
 	for _, e := range env {
-		for _, p := range secretEnv {
-			if strings.HasPrefix(e, p) {
-				continue next
-			}
+		if k, _, _ := strings.Cut(e, "="); !iscsi.IsSecret(k) {
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	return out
 }

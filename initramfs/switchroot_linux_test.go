@@ -8,7 +8,8 @@ import (
 )
 
 func TestHandoverEnvDropsSecrets(t *testing.T) {
-	env := handoverEnv([]string{"HOME=/", "ISCSI_PASSWORD=s3cret", "ISCSI_USERNAME=u", "ISCSI_IN_PASSWORD=x", "TERM=linux"})
+	env := handoverEnv([]string{"HOME=/", "ISCSI_PASSWORD=s3cret", "ISCSI_USERNAME=u", "ISCSI_IN_PASSWORD=x", "TERM=linux",
+		"iscsi_password=s3cret", "iscsi_in_password=x"})
 	if got := strings.Join(env, " "); got != "HOME=/ ISCSI_USERNAME=u TERM=linux" {
 		t.Errorf("env = %q", got)
 	}

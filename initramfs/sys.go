@@ -2,19 +2,25 @@ package initramfs
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"time"
 )
 
 // System is the seam between the boot sequence and the kernel: every side
-// effect of Boot goes through it, so tests run Boot on a fake that records
-// calls. The Linux implementation is in sys_linux.go.
+// effect of Boot goes through it (the iSCSI stage's through
+// Options.ISCSI), and so does every read of the clock and of the host's
+// trees, so tests run Boot on a fake that records calls and writes
+// nothing. The Linux implementation is in sys_linux.go.
 type System interface {
 	// Mount is mount(2).
 	Mount(source, target, fstype string, flags uintptr, data string) error
 	// MkdirAll is mkdir -p.
 	MkdirAll(path string) error
 	ReadFile(path string) ([]byte, error)
+	// DirFS is a read-only view of the tree at dir: Boot reads the device
+	// modaliases from DirFS("/sys").
+	DirFS(dir string) fs.FS
 	WriteFile(path string, data []byte, perm os.FileMode) error
 	// Remove removes a file or empty directory; a missing one is no error.
 	Remove(path string) error
@@ -23,11 +29,14 @@ type System interface {
 	LoadModule(path string) error
 	// Net configures the network.
 	Net() Network
+	// Now is the clock of the stage timings, the retry deadlines and
+	// rootdelay=.
+	Now() time.Time
 	// Sleep waits d or until ctx is done.
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// Network is the netlink and DHCP seam.
+// Network is the netlink, DHCP and name resolution seam.
 type Network interface {
 	// Links lists the non-loopback interfaces.
 	Links() ([]Link, error)
@@ -39,6 +48,9 @@ type Network interface {
 	// Configure sets the address (permanent), the default route and the
 	// hostname of the lease.
 	Configure(name string, l *Lease) error
+	// LookupHost resolves a host name (an nfsroot= server) with the DNS
+	// servers the network stage configured.
+	LookupHost(ctx context.Context, host string) ([]string, error)
 }
 
 // Link is a network interface.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -25,6 +26,8 @@ func (s *LinuxSystem) Mount(source, target, fstype string, flags uintptr, data s
 func (s *LinuxSystem) MkdirAll(path string) error { return os.MkdirAll(path, 0o755) }
 
 func (s *LinuxSystem) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func (s *LinuxSystem) DirFS(dir string) fs.FS { return os.DirFS(dir) }
 
 func (s *LinuxSystem) WriteFile(path string, data []byte, perm os.FileMode) error {
 	return os.WriteFile(path, data, perm)
@@ -54,6 +57,8 @@ func (s *LinuxSystem) LoadModule(path string) error {
 }
 
 func (s *LinuxSystem) Net() Network { return &s.net }
+
+func (s *LinuxSystem) Now() time.Time { return time.Now() }
 
 func (s *LinuxSystem) Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

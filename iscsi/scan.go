@@ -33,6 +33,18 @@ func (s *Session) WriteState(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("writing iscsi state: %w", err)
 	}
+	p := filepath.Join(dir, StateFile)
+	if err := os.WriteFile(p+".tmp", s.State(), 0o644); err != nil {
+		return fmt.Errorf("writing iscsi state: %w", err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		return fmt.Errorf("writing iscsi state: %w", err)
+	}
+	return nil
+}
+
+// State renders the session description WriteState writes.
+func (s *Session) State() []byte {
 	q := func(v string) string { return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'" }
 	var b strings.Builder
 	fmt.Fprintf(&b, "ISCSI_TARGET_NAME=%s\n", q(s.Target))
@@ -42,14 +54,7 @@ func (s *Session) WriteState(dir string) error {
 	fmt.Fprintf(&b, "ISCSI_HOST=%d\n", s.Host)
 	fmt.Fprintf(&b, "ISCSI_AUTH=%s\n", q(s.Auth))
 	fmt.Fprintf(&b, "ISCSI_DEVICES=%s\n", q(strings.Join(s.Devices, " ")))
-	p := filepath.Join(dir, StateFile)
-	if err := os.WriteFile(p+".tmp", []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("writing iscsi state: %w", err)
-	}
-	if err := os.Rename(p+".tmp", p); err != nil {
-		return fmt.Errorf("writing iscsi state: %w", err)
-	}
-	return nil
+	return []byte(b.String())
 }
 
 // sysfs is the seam for the session's sysfs/devtmpfs side effects.

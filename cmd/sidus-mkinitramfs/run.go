@@ -100,8 +100,8 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		case m == "-DEFAULT":
 			defaults = []string{}
 		case strings.HasPrefix(m, "-"):
-			drop := image.ModName(m[1:])
-			defaults = slices.DeleteFunc(defaults, func(d string) bool { return image.ModName(d) == drop })
+			drop := kmod.ModName(m[1:])
+			defaults = slices.DeleteFunc(defaults, func(d string) bool { return kmod.ModName(d) == drop })
 		default:
 			c.opts.Modules = append(c.opts.Modules, m)
 		}

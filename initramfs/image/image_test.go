@@ -381,7 +381,7 @@ func TestRealKernelIndex(t *testing.T) {
 	// The same through LoadForHardware, with sysfs changing as the
 	// fake kernel loads virtio_pci.
 	var loaded []string
-	l := kmod.Loader{DryRun: func(p string) { loaded = append(loaded, ModName(p)) }, Done: map[string]error{}}
+	l := kmod.Loader{DryRun: func(p string) { loaded = append(loaded, kmod.ModName(p)) }, Done: map[string]error{}}
 	n, failed := ix.LoadForHardware(l, func() ([]string, error) {
 		if slices.Contains(loaded, "virtio_pci") {
 			return []string{pci, virtio}, nil

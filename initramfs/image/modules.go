@@ -69,7 +69,7 @@ func DefaultNames() []string {
 // DefaultGroup returns the group of a default-set name (as DefaultModules
 // says; '-' and '_' are the same), or kmod.GroupBoot for other names.
 func DefaultGroup(name string) string {
-	n := ModName(name)
+	n := kmod.ModName(name)
 	for _, d := range DefaultModules {
 		if d.Name == n {
 			return d.Group
@@ -159,17 +159,6 @@ func (e *ModuleNotFoundError) Error() string {
 		e.Name, e.Dir, e.Name)
 }
 
-// ModName returns the normalised module name of a module file path or name:
-// directory and .ko[.xz|.zst|.gz] suffix stripped, '-' replaced by '_'.
-func ModName(p string) string {
-	b := path.Base(filepath.ToSlash(p))
-	for _, ext := range []string{".xz", ".zst", ".gz"} {
-		b = strings.TrimSuffix(b, ext)
-	}
-	b = strings.TrimSuffix(b, ".ko")
-	return strings.ReplaceAll(b, "-", "_")
-}
-
 func isModuleFile(name string) bool {
 	for _, ext := range []string{".ko", ".ko.xz", ".ko.zst", ".ko.gz"} {
 		if strings.HasSuffix(name, ext) {
@@ -220,7 +209,7 @@ func openTree(baseDir, kver string) (*tree, error) {
 		}
 	}
 	if err := eachLine(filepath.Join(dir, "modules.builtin"), func(l string) error {
-		t.builtin[ModName(l)] = true
+		t.builtin[kmod.ModName(l)] = true
 		return nil
 	}); err != nil {
 		return nil, err
@@ -230,7 +219,7 @@ func openTree(baseDir, kver string) (*tree, error) {
 		if len(f) < 3 || f[0] != "softdep" {
 			return nil
 		}
-		name := ModName(f[1])
+		name := kmod.ModName(f[1])
 		pre, _ := parseSoftdep(strings.Join(f[2:], " "))
 		t.softPre[name] = append(t.softPre[name], pre...)
 		return nil
@@ -243,7 +232,7 @@ func openTree(baseDir, kver string) (*tree, error) {
 			return nil
 		}
 		a := strings.ReplaceAll(f[1], "-", "_")
-		t.aliases[a] = append(t.aliases[a], ModName(f[2]))
+		t.aliases[a] = append(t.aliases[a], kmod.ModName(f[2]))
 		return nil
 	}); err != nil {
 		return nil, err
@@ -306,14 +295,14 @@ func (t *tree) readDep() error {
 			return fmt.Errorf("malformed line %q (want \"module.ko: deps...\"); rerun depmod", l)
 		}
 		mod = t.relPath(strings.TrimSpace(mod))
-		name := ModName(mod)
+		name := kmod.ModName(mod)
 		if _, dup := t.paths[name]; dup {
 			return nil // depmod lists the preferred copy first
 		}
 		t.paths[name] = mod
 		var ds []string
 		for _, d := range strings.Fields(rest) {
-			ds = append(ds, ModName(d))
+			ds = append(ds, kmod.ModName(d))
 		}
 		deps[name] = ds
 		return nil
@@ -357,8 +346,8 @@ func (t *tree) walk() error {
 		return strings.Compare(a, b)
 	})
 	for _, f := range files {
-		if _, ok := t.paths[ModName(f)]; !ok {
-			t.paths[ModName(f)] = f
+		if _, ok := t.paths[kmod.ModName(f)]; !ok {
+			t.paths[kmod.ModName(f)] = f
 		}
 	}
 	return nil
@@ -496,7 +485,7 @@ func (c *closer) visit(name string, stack []string, soft bool) error {
 		slices.Reverse(hard) // modules.dep: the last listed loads first
 	} else {
 		for _, d := range mi.depends {
-			hard = append(hard, ModName(d))
+			hard = append(hard, kmod.ModName(d))
 		}
 		slices.Sort(hard)
 		hard = slices.Compact(hard)

@@ -204,21 +204,6 @@ func TestCompressedModules(t *testing.T) {
 	}
 }
 
-func TestModName(t *testing.T) {
-	for in, want := range map[string]string{
-		"kernel/arch/x86/crypto/crc32c-intel.ko": "crc32c_intel",
-		"virtio_net.ko.xz":                       "virtio_net",
-		"a/b/c.ko.zst":                           "c",
-		"x.ko.gz":                                "x",
-		"nfsv4":                                  "nfsv4",
-		"scsi-transport-iscsi":                   "scsi_transport_iscsi",
-	} {
-		if got := ModName(in); got != want {
-			t.Errorf("ModName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestParseModinfo(t *testing.T) {
 	mi := parseModinfo([]byte("license=GPL\x00depends=a,b-c,\x00softdep=pre: x y post: z\x00firmware=v/f.bin\x00firmware=v/g.bin\x00name=m\x00junk\x00"))
 	if !slices.Equal(mi.depends, []string{"a", "b-c"}) || !slices.Equal(mi.softPre, []string{"x", "y"}) ||

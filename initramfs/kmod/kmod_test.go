@@ -225,7 +225,7 @@ type fakeKernel struct {
 }
 
 func (k *fakeKernel) load(p string) error {
-	name := modName(p)
+	name := ModName(p)
 	if k.fail[name] {
 		return errors.New("Unknown symbol in module")
 	}
@@ -319,5 +319,20 @@ func TestOpen(t *testing.T) {
 	}
 	if _, err := Open(files(nil)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no files: %v", err)
+	}
+}
+
+func TestModName(t *testing.T) {
+	for in, want := range map[string]string{
+		"kernel/arch/x86/crypto/crc32c-intel.ko": "crc32c_intel",
+		"virtio_net.ko.xz":                       "virtio_net",
+		"a/b/c.ko.zst":                           "c",
+		"x.ko.gz":                                "x",
+		"nfsv4":                                  "nfsv4",
+		"scsi-transport-iscsi":                   "scsi_transport_iscsi",
+	} {
+		if got := ModName(in); got != want {
+			t.Errorf("ModName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func FromLoadOrder(data []byte) *Index {
 	ix := &Index{Fallback: true}
 	seen := map[string]bool{}
 	for _, p := range strings.Fields(string(data)) {
-		name := modName(p)
+		name := ModName(p)
 		if seen[name] {
 			continue
 		}
@@ -58,9 +58,10 @@ func FromLoadOrder(data []byte) *Index {
 	return ix
 }
 
-// modName is the module name of a file path: base name without
-// .ko[.xz|.zst|.gz], '-' replaced by '_'.
-func modName(p string) string {
+// ModName returns the normalised module name of a module file path or
+// name: directory and .ko[.xz|.zst|.gz] suffix stripped, '-' replaced by
+// '_' (crc32c-intel.ko.xz -> crc32c_intel), as modprobe does.
+func ModName(p string) string {
 	b := path.Base(p)
 	for _, ext := range []string{".xz", ".zst", ".gz"} {
 		b = strings.TrimSuffix(b, ext)

@@ -1,31 +1,27 @@
-package initramfs
+package cmdline
 
 import (
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-)
 
-// The two pxelinux APPEND lines of the 2013 SIDUS documentation, verbatim
-// (the iscsi one ends with a space).
-const (
-	clSeedTmpfs = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,rsize=8192,wsize=8192,tcp ip=dhcp aufs=tmpfs"
-	clSeedISCSI = "console=tty1 root=/dev/nfs initrd=initrd.img-Sidus nfsroot=,rsize=8192,wsize=8192,tcp ip=dhcp aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI "
+	"github.com/sidus-go/sidus/iscsi"
 )
 
 // defaults is what Parse returns for an empty command line.
 func clDefaults() *Config {
 	return &Config{
-		IP:       IPConfig{Mode: IPDHCP},
-		Upper:    UpperTmpfs,
-		ReadOnly: true,
-		ISCSI:    map[string]string{},
-		Sidus:    map[string]string{},
+		IP:    IPConfig{Mode: IPDHCP},
+		Upper: UpperTmpfs,
+		ISCSI: map[string]string{},
+		Sidus: map[string]string{},
 	}
 }
 
@@ -41,9 +37,7 @@ func clMAC(s string) net.HardwareAddr {
 
 func TestParse(t *testing.T) {
 	seedNFS := func(c *Config) {
-		c.RootIsNFS = true
 		c.NFSOptions = []string{"rsize=8192", "wsize=8192", "proto=tcp"}
-		c.Consoles = []string{"tty1"}
 	}
 	for _, tt := range []struct {
 		name    string
@@ -52,47 +46,39 @@ func TestParse(t *testing.T) {
 		want    func(c *Config)
 	}{
 		{"empty", "", nil, func(c *Config) {}},
-		{"seed tmpfs", clSeedTmpfs, nil, seedNFS},
-		{"seed iscsi", clSeedISCSI, nil, func(c *Config) {
+		{"seed tmpfs", SeedTmpfs, nil, seedNFS},
+		{"seed iscsi", SeedISCSI, nil, func(c *Config) {
 			seedNFS(c)
 			c.Upper = UpperISCSI
 			c.RWLabel = "ISCSI"
-			c.ISCSI = map[string]string{ISCSITargetIP: "", ISCSIInitiator: "iqn.2013-04.zone.sidus.target:default"}
+			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "", iscsi.KeyInitiator: "iqn.2013-04.zone.sidus.target:default"}
 		}},
-		{"seed tmpfs serial console", clSeedTmpfs + " console=ttyS0,115200n8", nil, func(c *Config) {
+		{"seed tmpfs serial console", SeedTmpfs + " console=ttyS0,115200n8", nil, func(c *Config) {
 			seedNFS(c)
-			c.Consoles = []string{"tty1", "ttyS0,115200n8"}
 		}},
 		{"proc cmdline newline and tabs", "\troot=/dev/nfs\t aufs=tmpfs:2G\n", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.TmpfsSize = "2G"
 		}},
 		{"nfsroot server and path", "nfsroot=192.168.1.1:/srv/nfsroot/sidus,vers=4.1,udp,timeo=600,sec=sys", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSServer, c.NFSPath, c.NFSVersion = "192.168.1.1", "/srv/nfsroot/sidus", "4.1"
 			c.NFSOptions = []string{"proto=udp", "timeo=600", "sec=sys"}
 		}},
 		{"nfsroot hostname, nfsvers", "nfsroot=nfs-1.example.org:/srv/%s,nfsvers=3", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSServer, c.NFSPath, c.NFSVersion = "nfs-1.example.org", "/srv/%s", "3"
 		}},
 		{"nfsroot path only, empty options skipped", "nfsroot=/srv/x,,rsize=4096,", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSPath = "/srv/x"
 			c.NFSOptions = []string{"rsize=4096"}
 		}},
 		{"nfsroot server only", "nfsroot=10.1.1.1:", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSServer = "10.1.1.1"
 		}},
 		{"nfsroot last wins", "nfsroot=1.1.1.1:/a,tcp nfsroot=/b", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSPath = "/b"
 		}},
 		{"nfsrootdelay", "nfsrootdelay=30", nil, func(c *Config) { c.RootDelay = 30 * time.Second }},
 		{"rootdelay", "rootdelay=0 rootdelay=5", nil, func(c *Config) { c.RootDelay = 5 * time.Second }},
 		{"repeated root", "root=/dev/nfs root=LABEL=ISCSI root=/dev/sda1 root=UUID=1234 root=LABEL=RW2", nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.RWLabel = "RW2"
 			c.RootOther = []string{"/dev/sda1", "UUID=1234"}
 		}},
@@ -103,7 +89,7 @@ func TestParse(t *testing.T) {
 		{"ip static full", "ip=192.168.1.50:192.168.1.1:192.168.1.254:255.255.255.0:node50:eth0:off:192.168.1.1:8.8.8.8:192.168.1.3", nil, func(c *Config) {
 			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("192.168.1.50"), Server: clIP4("192.168.1.1"), Gateway: clIP4("192.168.1.254"),
 				Netmask: net.CIDRMask(24, 32), Hostname: "node50", Device: "eth0",
-				DNS: []net.IP{clIP4("192.168.1.1"), clIP4("8.8.8.8")}, NTP: clIP4("192.168.1.3")}
+				DNS: []net.IP{clIP4("192.168.1.1"), clIP4("8.8.8.8")}}
 		}},
 		{"ip static prefix, trailing fields omitted", "ip=10.0.0.9::10.0.0.254:16", nil, func(c *Config) {
 			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), Gateway: clIP4("10.0.0.254"), Netmask: net.CIDRMask(16, 32)}
@@ -131,46 +117,41 @@ func TestParse(t *testing.T) {
 		{"aufs percent", "aufs=tmpfs:50%", nil, func(c *Config) { c.TmpfsSize = "50%" }},
 		{"aufs last wins resets size", "aufs=tmpfs:1G aufs=iscsi", nil, func(c *Config) { c.Upper = UpperISCSI }},
 		{"init, panic, break, rw", "init=/bin/sh panic=-1 break rw", nil, func(c *Config) {
-			c.Init, c.Panic, c.PanicSet, c.Break, c.ReadOnly = "/bin/sh", -1, true, StagePremount, false
+			c.Init, c.Break = "/bin/sh", StagePremount
 		}},
-		{"panic 0, ro after rw", "panic=0 rw ro", nil, func(c *Config) { c.PanicSet = true }},
+		{"panic 0, ro after rw", "panic=0 rw ro", nil, func(c *Config) {}},
 		{"break stages", "break=nfs", nil, func(c *Config) { c.Break = StageNFS }},
 		{"break bottom alias", "break=bottom", nil, func(c *Config) { c.Break = StageInit }},
 		{"break init", "break=init", nil, func(c *Config) { c.Break = StageInit }},
 		{"break empty", "break=", nil, func(c *Config) { c.Break = StagePremount }},
 		{"quoted value", `console=ttyS0 init="/sbin/my init" ISCSI_INITIATOR="iqn.x:a b"`, nil, func(c *Config) {
-			c.Consoles = []string{"ttyS0"}
 			c.Init = "/sbin/my init"
-			c.ISCSI[ISCSIInitiator] = "iqn.x:a b"
+			c.ISCSI[iscsi.KeyInitiator] = "iqn.x:a b"
 		}},
 		{"wholly quoted word", `"nfsroot=10.0.0.1:/srv/my root,vers=3" "aufs=iscsi"`, nil, func(c *Config) {
-			c.RootIsNFS = true
 			c.NFSServer, c.NFSPath, c.NFSVersion = "10.0.0.1", "/srv/my root", "3"
 			c.Upper = UpperISCSI
 		}},
-		{"init args after --", `root=/dev/nfs -- single "a b" x="c d" aufs=bogus --`, nil, func(c *Config) {
-			c.RootIsNFS = true
-			c.InitArgs = []string{"single", "a b", "x=c d", "aufs=bogus", "--"}
-		}},
+		{"words after -- are init's", `root=/dev/nfs -- single "a b" x="c d" aufs=bogus --`, nil, func(c *Config) {}},
 		{"ignored", `initrd=initrd.img-Sidus BOOT_IMAGE=/vmlinuz quiet splash foo="bar baz" ro=1 =x`, nil, func(c *Config) {}},
 		{"env iscsi, cmdline wins", "ISCSI_TARGET_IP=10.0.0.2 iscsi_target_port=3261",
 			[]string{"PATH=/bin", "ISCSI_TARGET_IP=10.0.0.9", "ISCSI_TARGET_IP=10.0.0.10", "ISCSI_USERNAME=bob", "iscsi_password=s3cret", "ISCSI_TARGET_GROUP=", "junk"},
 			func(c *Config) {
-				c.ISCSI = map[string]string{ISCSITargetIP: "10.0.0.2", ISCSITargetPort: "3261", ISCSIUsername: "bob", ISCSIPassword: "s3cret", ISCSITargetGroup: ""}
+				c.ISCSI = map[string]string{iscsi.KeyTargetIP: "10.0.0.2", iscsi.KeyTargetPort: "3261", iscsi.KeyUsername: "bob", iscsi.KeyPassword: "s3cret", iscsi.KeyTargetGroup: ""}
 			}},
 		{"dracut rd.iscsi", "rd.iscsi.initiator=iqn.a rd.iscsi.target.name=iqn.t rd.iscsi.target.ip=1.2.3.4 rd.iscsi.target.port=3260 rd.iscsi.target.group=1 rd.iscsi.username=u rd.iscsi.password=p rd.iscsi.in.username=iu rd.iscsi.in.password=ip", nil, func(c *Config) {
-			c.ISCSI = map[string]string{ISCSIInitiator: "iqn.a", ISCSITargetName: "iqn.t", ISCSITargetIP: "1.2.3.4", ISCSITargetPort: "3260",
-				ISCSITargetGroup: "1", ISCSIUsername: "u", ISCSIPassword: "p", ISCSIInUsername: "iu", ISCSIInPassword: "ip"}
+			c.ISCSI = map[string]string{iscsi.KeyInitiator: "iqn.a", iscsi.KeyTargetName: "iqn.t", iscsi.KeyTargetIP: "1.2.3.4", iscsi.KeyTargetPort: "3260",
+				iscsi.KeyTargetGroup: "1", iscsi.KeyUsername: "u", iscsi.KeyPassword: "p", iscsi.KeyInUsername: "iu", iscsi.KeyInPassword: "ip"}
 		}},
 		{"bare ISCSI key is an init word", "ISCSI_TARGET_IP", nil, func(c *Config) {}},
 		{"netroot iscsi", "netroot=iscsi:192.168.1.2::3260:0:iqn.2013-04.zone.sidus.target:default", nil, func(c *Config) {
-			c.ISCSI = map[string]string{ISCSITargetIP: "192.168.1.2", ISCSITargetPort: "3260", ISCSILUN: "0", ISCSITargetName: "iqn.2013-04.zone.sidus.target:default"}
+			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "192.168.1.2", iscsi.KeyTargetPort: "3260", iscsi.KeyLUN: "0", iscsi.KeyTargetName: "iqn.2013-04.zone.sidus.target:default"}
 		}},
 		{"netroot iscsi with credentials, empty ip", "netroot=iscsi:u:p:iu:ip@:6:::iqn.t", nil, func(c *Config) {
-			c.ISCSI = map[string]string{ISCSITargetIP: "", ISCSITargetName: "iqn.t", ISCSIUsername: "u", ISCSIPassword: "p", ISCSIInUsername: "iu", ISCSIInPassword: "ip"}
+			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "", iscsi.KeyTargetName: "iqn.t", iscsi.KeyUsername: "u", iscsi.KeyPassword: "p", iscsi.KeyInUsername: "iu", iscsi.KeyInPassword: "ip"}
 		}},
 		{"netroot ipv6", "netroot=iscsi:[fe80::1]::::iqn.t", nil, func(c *Config) {
-			c.ISCSI = map[string]string{ISCSITargetIP: "fe80::1", ISCSITargetName: "iqn.t"}
+			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "fe80::1", iscsi.KeyTargetName: "iqn.t"}
 		}},
 		{"netroot nfs ignored", "netroot=nfs:1.2.3.4:/x", nil, func(c *Config) {}},
 		{"sidus options", "sidus.format=never sidus.iscsi.fallback=wait sidus.hostname=off sidus.resolv=on sidus.fstab=off sidus.netprotect=on", nil, func(c *Config) {
@@ -178,36 +159,17 @@ func TestParse(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.cmdline, tt.env)
+			got, err := Parse(tt.cmdline, nil, tt.env)
 			if err != nil {
 				t.Fatalf("Parse(%q) = %v", tt.cmdline, err)
 			}
 			want := clDefaults()
-			want.Raw = tt.cmdline
 			tt.want(want)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tt.cmdline, *got, *want)
 			}
-			checkCmdlineRoundTrip(t, got)
+			checkRoundTrip(t, tt.cmdline, got)
 		})
-	}
-}
-
-// checkCmdlineRoundTrip checks that c's canonical command line parses back to c.
-func checkCmdlineRoundTrip(t *testing.T, c *Config) {
-	t.Helper()
-	s := c.canonicalCmdline()
-	c2, err := Parse(s, nil)
-	if err != nil {
-		t.Fatalf("Parse(canonical %q) = %v (from %q)", s, err, c.Raw)
-	}
-	c1 := *c
-	c1.Raw, c2.Raw = "", ""
-	if !reflect.DeepEqual(&c1, c2) {
-		t.Fatalf("round trip of %q via %q:\n got %+v\nwant %+v", c.Raw, s, *c2, c1)
-	}
-	if s2 := c2.canonicalCmdline(); s2 != s {
-		t.Fatalf("canonical form not stable: %q then %q", s, s2)
 	}
 }
 
@@ -286,7 +248,7 @@ func TestParseErrors(t *testing.T) {
 		{`-- a"b`, nil, "--", "init argument"},
 	} {
 		t.Run(tt.cmdline, func(t *testing.T) {
-			c, err := Parse(tt.cmdline, tt.env)
+			c, err := Parse(tt.cmdline, nil, tt.env)
 			if err == nil {
 				t.Fatalf("Parse(%q) = %+v, want error", tt.cmdline, *c)
 			}
@@ -307,35 +269,10 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestTokenizeCmdline(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want []cmdlineToken
-	}{
-		{"", nil},
-		{"  a  b=c ", []cmdlineToken{{key: "a"}, {key: "b", val: "c", hasVal: true}}},
-		{`a="b c" d`, []cmdlineToken{{key: "a", val: "b c", hasVal: true}, {key: "d"}}},
-		{`"a=b c" d`, []cmdlineToken{{key: "a", val: "b c", hasVal: true}, {key: "d"}}},
-		{`"a b"`, []cmdlineToken{{key: "a b"}}},
-		{`a=b"c d"e`, []cmdlineToken{{key: "a", val: `b"c d"e`, hasVal: true}}},
-		{`a=`, []cmdlineToken{{key: "a", hasVal: true}}},
-		{`a=""`, []cmdlineToken{{key: "a", hasVal: true}}},
-		{`a="`, []cmdlineToken{{key: "a", hasVal: true, unterminated: true}}},
-		{`=a=b`, []cmdlineToken{{key: "=a", val: "b", hasVal: true}}},
-		{`a="b c`, []cmdlineToken{{key: "a", val: "b c", hasVal: true, unterminated: true}}},
-		{`""`, []cmdlineToken{{key: ""}}},
-		{`"`, []cmdlineToken{{key: "", unterminated: true}}},
-	} {
-		if got := tokenizeCmdline(tt.in); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("tokenizeCmdline(%q) = %+v, want %+v", tt.in, got, tt.want)
-		}
-	}
-}
-
 // TestParseTestdata parses every testdata/cmdline/*.txt: bad-*.txt must
 // fail with a *ParamError, the others must parse.
 func TestParseTestdata(t *testing.T) {
-	files, err := filepath.Glob("../testdata/cmdline/*.txt")
+	files, err := filepath.Glob("../../testdata/cmdline/*.txt")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no testdata: %v", err)
 	}
@@ -345,7 +282,7 @@ func TestParseTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := Parse(string(b), nil)
+			c, err := Parse(string(b), nil, nil)
 			if strings.HasPrefix(filepath.Base(f), "bad-") {
 				var pe *ParamError
 				if err == nil || !errors.As(err, &pe) {
@@ -357,19 +294,34 @@ func TestParseTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse = %v", err)
 			}
-			checkCmdlineRoundTrip(t, c)
+			checkRoundTrip(t, string(b), c)
 		})
 	}
 }
 
+// testdata/cmdline/sidus-2013-*.txt are the seed lines, one per file with a
+// final newline, and every seed line has its file.
 func TestParseSeedFiles(t *testing.T) {
-	for f, want := range map[string]string{"sidus-2013-tmpfs.txt": clSeedTmpfs, "sidus-2013-iscsi.txt": clSeedISCSI} {
-		b, err := os.ReadFile(filepath.Join("../testdata/cmdline", f))
+	files, err := filepath.Glob("../../testdata/cmdline/sidus-2013-*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[string]string{"sidus-2013-tmpfs.txt": SeedTmpfs, "sidus-2013-iscsi.txt": SeedISCSI}
+	if len(files) != len(seeds) {
+		t.Errorf("files %q, want one per seed line: %d", files, len(seeds))
+	}
+	for _, f := range files {
+		want, ok := seeds[filepath.Base(f)]
+		if !ok {
+			t.Errorf("%s: not a seed line's file (want %v)", f, slices.Sorted(maps.Keys(seeds)))
+			continue
+		}
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.TrimSuffix(string(b), "\n"); got != want {
-			t.Errorf("%s = %q, want the seed line %q", f, got, want)
+		if got := string(b); got != want+"\n" {
+			t.Errorf("%s = %q, want the seed line %q and a newline", f, got, want)
 		}
 	}
 }
@@ -389,77 +341,11 @@ func TestParamErrorFormat(t *testing.T) {
 	}
 }
 
-func TestResolveNFS(t *testing.T) {
-	for _, tt := range []struct {
-		name                                   string
-		cmdline                                string
-		dhcpServer, siaddr, rootPath, clientIP string
-		server, path, err                      string
-	}{
-		{"seed: next-server, default path", clSeedTmpfs, "10.0.0.1", "10.0.0.2", "", "10.0.0.50", "10.0.0.2", "/tftpboot/10.0.0.50", ""},
-		{"server identifier when no next-server", clSeedTmpfs, "10.0.0.1", "", "", "10.0.0.50", "10.0.0.1", "/tftpboot/10.0.0.50", ""},
-		{"0.0.0.0 next-server ignored", clSeedTmpfs, "10.0.0.1", "0.0.0.0", "", "10.0.0.50", "10.0.0.1", "/tftpboot/10.0.0.50", ""},
-		{"root-path path", clSeedTmpfs, "10.0.0.1", "10.0.0.2", "/srv/nfsroot/sidus", "10.0.0.50", "10.0.0.2", "/srv/nfsroot/sidus", ""},
-		{"root-path server:path overrides empty server", clSeedTmpfs, "10.0.0.1", "10.0.0.2", "10.0.0.3:/srv/sidus,vers=3", "10.0.0.50", "10.0.0.3", "/srv/sidus", ""},
-		{"root-path alone", clSeedTmpfs, "", "", "nfs.example.org:/srv/%s", "10.0.0.50", "nfs.example.org", "/srv/10.0.0.50", ""},
-		{"nfsroot server kept over root-path server", "nfsroot=10.9.9.9:", "", "10.0.0.2", "10.0.0.3:/srv/sidus", "10.0.0.50", "10.9.9.9", "/srv/sidus", ""},
-		{"nfsroot full wins", "nfsroot=10.9.9.9:/srv/a", "10.0.0.1", "10.0.0.2", "10.0.0.3:/srv/b", "10.0.0.50", "10.9.9.9", "/srv/a", ""},
-		{"nfsroot path, DHCP server", "nfsroot=/srv/a/%s", "10.0.0.1", "", "10.0.0.3:/srv/b", "10.0.0.50", "10.0.0.1", "/srv/a/10.0.0.50", ""},
-		{"no server", clSeedTmpfs, "", "", "", "10.0.0.50", "", "",
-			"nfsroot: no NFS server: nfsroot= has none and DHCP gave no next-server or root-path; set nfsroot=SERVER:/path"},
-		{"no server, root-path without one", clSeedTmpfs, "", "", "/srv/x", "10.0.0.50", "", "", "nfsroot: no NFS server"},
-		{"bad root-path", clSeedTmpfs, "10.0.0.1", "", "relative", "10.0.0.50", "", "", "DHCP root-path (option 17)"},
-		{"%s without client", clSeedTmpfs, "10.0.0.1", "", "", "", "", "", "needs the client address"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse(tt.cmdline, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			server, path, err := c.ResolveNFS(tt.dhcpServer, tt.siaddr, tt.rootPath, tt.clientIP)
-			if tt.err != "" {
-				var pe *ParamError
-				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.As(err, &pe) || pe.Param != "nfsroot" {
-					t.Fatalf("ResolveNFS = %q, %q, %v; want a nfsroot error containing %q", server, path, err, tt.err)
-				}
-				return
-			}
-			if err != nil || server != tt.server || path != tt.path {
-				t.Errorf("ResolveNFS = %q, %q, %v; want %q, %q", server, path, err, tt.server, tt.path)
-			}
-		})
-	}
-}
-
-func TestNFSMountOptions(t *testing.T) {
-	for _, tt := range []struct {
-		cmdline, server, client, version, want string
-	}{
-		{clSeedTmpfs, "10.0.0.2", "10.0.0.50", "4", "rsize=8192,wsize=8192,proto=tcp,vers=4,addr=10.0.0.2,clientaddr=10.0.0.50"},
-		{clSeedTmpfs, "10.0.0.2", "10.0.0.50", "4.2", "rsize=8192,wsize=8192,proto=tcp,vers=4.2,addr=10.0.0.2,clientaddr=10.0.0.50"},
-		{clSeedTmpfs, "10.0.0.2", "10.0.0.50", "3", "rsize=8192,wsize=8192,proto=tcp,vers=3,addr=10.0.0.2,nolock,mountproto=tcp"},
-		{"nfsroot=/x,vers=3,udp", "10.0.0.2", "10.0.0.50", "", "proto=udp,vers=3,addr=10.0.0.2,nolock"},
-		{"nfsroot=/x,lock,mountproto=udp,tcp", "10.0.0.2", "10.0.0.50", "3", "lock,mountproto=udp,proto=tcp,vers=3,addr=10.0.0.2"},
-		{"nfsroot=/x,nolock", "10.0.0.2", "", "3", "nolock,vers=3,addr=10.0.0.2"},
-		{"nfsroot=/x,clientaddr=10.1.1.1,addr=10.2.2.2", "10.0.0.2", "10.0.0.50", "4.1", "clientaddr=10.1.1.1,addr=10.2.2.2,vers=4.1"},
-		{"", "10.0.0.2", "", "4", "vers=4,addr=10.0.0.2"},
-		{"", "10.0.0.2", "10.0.0.50", "", "addr=10.0.0.2"},
-		{"nfsroot=/x,vers=4.1,ro", "10.0.0.2", "10.0.0.50", "", "ro,vers=4.1,addr=10.0.0.2,clientaddr=10.0.0.50"},
-	} {
-		c, err := Parse(tt.cmdline, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.NFSMountOptions(tt.server, tt.client, tt.version); got != tt.want {
-			t.Errorf("%q: NFSMountOptions(%q, %q, %q) = %q, want %q", tt.cmdline, tt.server, tt.client, tt.version, got, tt.want)
-		}
-	}
-}
-
-func TestBreakStagesMatchBoot(t *testing.T) {
-	// Every stage name parses to itself.
+// Every stage name parses to itself; initramfs's TestBootRunsBreakStages
+// checks that Boot runs these stages in this order.
+func TestBreakStagesParse(t *testing.T) {
 	for _, s := range BreakStages {
-		c, err := Parse("break="+s, nil)
+		c, err := Parse("break="+s, nil, nil)
 		if err != nil || c.Break != s {
 			t.Errorf("break=%s: %v, %q", s, err, c.Break)
 		}
@@ -469,11 +355,65 @@ func TestBreakStagesMatchBoot(t *testing.T) {
 // sidus.test* words belong to the booted root (the e2e test root reads
 // them); the init must not reject them as unknown sidus options.
 func TestParseIgnoresSidusTestWords(t *testing.T) {
-	c, err := Parse("root=/dev/nfs sidus.test=hold sidus.test.report=/proc/cpuinfo,/etc/hostname", nil)
+	c, err := Parse("root=/dev/nfs sidus.test=hold sidus.test.report=/proc/cpuinfo,/etc/hostname", nil, nil)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	if len(c.Sidus) != 0 {
 		t.Errorf("Sidus = %v, want none recorded", c.Sidus)
+	}
+}
+
+// InitArgs are what the kernel gave /init, unchanged: the words after "--"
+// and, before it, the bare words the kernel did not know (here "single").
+// Parse does not read the words after "--" as parameters.
+func TestParseInitArgs(t *testing.T) {
+	line := `root=/dev/nfs single -- "a b" x="c d" aufs=bogus --`
+	args := []string{"single", "a b", "x=c d", "aufs=bogus", "--"}
+	c, err := Parse(line, args, nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if !slices.Equal(c.InitArgs, args) || c.Upper != UpperTmpfs {
+		t.Errorf("InitArgs %q, Upper %q; want %q and the default tmpfs", c.InitArgs, c.Upper, args)
+	}
+	args[0] = "changed"
+	if c.InitArgs[0] != "single" {
+		t.Errorf("InitArgs shares the caller's slice")
+	}
+}
+
+// PanicTimeout follows Parse's rule (the last panic= wins) on a line Parse
+// accepts, and still answers on a line Parse rejects.
+func TestPanicTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline  string
+		parseErr bool // Parse rejects the line
+		secs     int
+		set      bool
+	}{
+		{"", false, 0, false},
+		{SeedTmpfs, false, 0, false},
+		{"panic=1 panic=2", false, 2, true},
+		{"panic=2 panic=1", false, 1, true},
+		{"panic=-1", false, -1, true},
+		{"panic=0", false, 0, true},
+		{"init=/bin/sh panic=-1 break rw", false, -1, true},
+		{"panic=0 rw ro", false, 0, true},
+		{`"panic=30" root=/dev/nfs`, false, 30, true},
+		{"panic=5 -- panic=9", false, 5, true},
+		{"aufs=bogus panic=10", true, 10, true},             // Parse fails on another word
+		{"panic=10 panic=soon", true, 10, true},             // a malformed panic= is skipped
+		{"panic=+1", true, 0, false},                        // malformed, and the only one
+		{`panic=7 init="/sbin/init panic=3`, true, 7, true}, // inside an unterminated quote
+		{"ip=1.2.3 panic=1 panic=2", true, 2, true},         // Parse fails, the last one still wins
+	} {
+		secs, set := PanicTimeout(tt.cmdline)
+		if secs != tt.secs || set != tt.set {
+			t.Errorf("PanicTimeout(%q) = %d, %v; want %d, %v", tt.cmdline, secs, set, tt.secs, tt.set)
+		}
+		if _, err := Parse(tt.cmdline, nil, nil); (err != nil) != tt.parseErr {
+			t.Errorf("Parse(%q) = %v, want an error: %v", tt.cmdline, err, tt.parseErr)
+		}
 	}
 }

@@ -1,0 +1,140 @@
+package cmdline
+
+import (
+	"net"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// canonicalCmdline renders c as a command line that Parse (given c.InitArgs
+// as its args) turns back into c; ISCSI values that came from the
+// environment are rendered as parameters. It includes iSCSI passwords: do
+// not log it.
+func (c *Config) canonicalCmdline() string {
+	var w []string
+	add := func(key, val string) { w = append(w, key+"="+quoteValue(val)) }
+	if c.NFSServer != "" || c.NFSPath != "" || len(c.NFSOptions) > 0 || c.NFSVersion != "" {
+		v := c.NFSPath
+		if c.NFSServer != "" {
+			v = c.NFSServer + ":" + v
+		}
+		opts := slices.Clone(c.NFSOptions)
+		if c.NFSVersion != "" {
+			opts = append(opts, "vers="+c.NFSVersion)
+		}
+		for _, o := range opts {
+			v += "," + o
+		}
+		add("nfsroot", v)
+	}
+	if c.RWLabel != "" {
+		add("root", "LABEL="+c.RWLabel)
+	}
+	for _, r := range c.RootOther {
+		add("root", r)
+	}
+	if ip := ipParamString(c.IP); ip != "dhcp" {
+		add("ip", ip)
+	}
+	if len(c.BootIF) > 0 {
+		add("BOOTIF", "01-"+strings.ReplaceAll(c.BootIF.String(), ":", "-"))
+	}
+	switch {
+	case c.Upper == UpperISCSI:
+		add("aufs", "iscsi")
+	case c.TmpfsSize != "":
+		add("aufs", "tmpfs:"+c.TmpfsSize)
+	}
+	if c.RootDelay > 0 {
+		add("rootdelay", strconv.Itoa(int(c.RootDelay/time.Second)))
+	}
+	if c.Init != "" {
+		add("init", c.Init)
+	}
+	if c.Break != "" {
+		add("break", c.Break)
+	}
+	for _, k := range sortedParamKeys(c.ISCSI) {
+		add(k, c.ISCSI[k])
+	}
+	for _, k := range sortedParamKeys(c.Sidus) {
+		add("sidus."+k, c.Sidus[k])
+	}
+	return strings.Join(w, " ")
+}
+
+// checkRoundTrip checks that c, parsed from raw, has a canonical command
+// line that parses back to c.
+func checkRoundTrip(t *testing.T, raw string, c *Config) {
+	t.Helper()
+	s := c.canonicalCmdline()
+	c2, err := Parse(s, c.InitArgs, nil)
+	if err != nil {
+		t.Fatalf("Parse(canonical %q) = %v (from %q)", s, err, raw)
+	}
+	if !reflect.DeepEqual(c, c2) {
+		t.Fatalf("round trip of %q via %q:\n got %+v\nwant %+v", raw, s, *c2, *c)
+	}
+	if s2 := c2.canonicalCmdline(); s2 != s {
+		t.Fatalf("canonical form not stable: %q then %q", s, s2)
+	}
+}
+
+func sortedParamKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// quoteValue quotes v if it holds white space.
+// v must not contain a double quote (Parse rejects those).
+func quoteValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		if isSpace(v[i]) {
+			return `"` + v + `"`
+		}
+	}
+	return v
+}
+
+// ipParamString renders ipc in ip= syntax: "dhcp", "off" or the
+// colon-separated form.
+func ipParamString(ipc IPConfig) string {
+	str := func(ip net.IP) string {
+		if ip == nil {
+			return ""
+		}
+		return ip.String()
+	}
+	autoconf := ""
+	switch ipc.Mode {
+	case IPDHCP:
+		autoconf = "dhcp"
+	case IPOff:
+		autoconf = "off"
+	}
+	f := []string{str(ipc.Client), str(ipc.Server), str(ipc.Gateway), "", ipc.Hostname, ipc.Device, autoconf, "", "", ""}
+	if ipc.Netmask != nil {
+		f[3] = net.IP(ipc.Netmask).String()
+	}
+	for i, d := range ipc.DNS {
+		if i < 2 {
+			f[7+i] = str(d)
+		}
+	}
+	if ipc.Mode != IPStatic && strings.Join(append(f[:6:6], f[7:]...), "") == "" {
+		return autoconf
+	}
+	for len(f) > 0 && f[len(f)-1] == "" {
+		f = f[:len(f)-1]
+	}
+	return strings.Join(f, ":")
+}
