@@ -11,13 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/initramfs/cmdline"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/pxe"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
 )
 
-// A real Debian root (qemu.DebianRoot: debootstrap minbase + systemd)
+// A real Debian root (roots.Debian: debootstrap minbase + systemd)
 // booted by sidus-init on the shared read-only tree. Its
 // sidus-report.service prints "SIDUS-DEB: ..." lines (see
-// qemu.DebianReportScript).
+// roots.DebianReportScript).
 
 // debBootTimeout bounds a systemd boot under TCG, from QEMU's start to the
 // report (about 60-120 s; two VMs on two cores take longer).
@@ -35,7 +39,7 @@ func debSetup(t *testing.T) string {
 	setup(t)
 	debOnce.Do(func() {
 		start := time.Now()
-		debDir, debErr = qemu.DebianRoot()
+		debDir, debErr = roots.Debian()
 		t.Logf("Debian root %s ready in %v", debDir, time.Since(start).Round(time.Second))
 	})
 	if debErr != nil {
@@ -46,36 +50,29 @@ func debSetup(t *testing.T) string {
 
 // debLab starts a lab exporting the Debian root with fixed DHCP hosts
 // deb-node<i> at .2<i>, DNS and domain.
-func debLab(t *testing.T, root string, nodes int, lease time.Duration) *qemu.Lab {
+func debLab(t *testing.T, root string, nodes int, lease time.Duration) *lab.Lab {
 	t.Helper()
-	o := qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo, Taps: nodes,
-		DNS: []string{qemu.DefaultServerIP}, Domain: "sidus.test", LeaseTime: lease}
+	o := lab.Options{RootDir: root, RootPath: lab.NFSPseudo, Taps: nodes,
+		DNS: []string{lab.DefaultServerIP}, Domain: "sidus.test", LeaseTime: lease}
 	for i := 0; i < nodes; i++ {
-		o.Hosts = append(o.Hosts, qemu.DHCPHost{MAC: macOf(i), IP: debIP(i), Hostname: fmt.Sprintf("deb-node%d", i)})
+		o.Hosts = append(o.Hosts, lab.DHCPHost{MAC: lab.MAC(i), IP: debIP(i), Hostname: fmt.Sprintf("deb-node%d", i)})
 	}
-	lab := qemu.StartLab(t, o)
-	if lab.MAC(0) != macOf(0) {
-		t.Fatalf("lab MAC(0) = %s, test expects %s", lab.MAC(0), macOf(0))
-	}
-	return lab
+	return lab.Start(t, o)
 }
-
-// macOf is qemu.Lab.MAC(i), needed before the lab exists.
-func macOf(i int) string { return fmt.Sprintf("52:54:00:77:00:%02x", i+0x10) }
 
 func debIP(i int) string { return fmt.Sprintf("192.168.77.%d", 21+i) }
 
 // debBoot boots the Debian root on tap i; extra is appended to the seed's
 // tmpfs line.
-func debBoot(t *testing.T, lab *qemu.Lab, i int, extra string) *qemu.VM {
+func debBoot(t *testing.T, lab *lab.Lab, i int, extra string) *vm.VM {
 	t.Helper()
-	return bootNode(t, lab, i, qemu.SerialConsole(qemu.SeedTmpfsLabel)+" "+extra, func(o *qemu.Options) { o.Memory = "1G" })
+	return bootNode(t, lab, i, pxe.SerialConsole(cmdline.SeedTmpfs)+" "+extra, func(o *vm.Options) { o.Memory = "1G" })
 }
 
 // deb returns the values of the "SIDUS-DEB: key value" lines among lines.
 func deb(lines []string, key string) []string {
 	var v []string
-	p := qemu.DebianReportPrefix + key + " "
+	p := roots.DebianReportPrefix + key + " "
 	for _, l := range lines {
 		if i := strings.Index(l, p); i >= 0 {
 			v = append(v, strings.TrimSpace(l[i+len(p):]))
@@ -101,7 +98,7 @@ var sidusRelated = regexp.MustCompile(`(?i)network|networking|ifup|nfs|rpc|mount
 // expectReport waits for a node's report and checks what every Debian boot
 // must show (cases 1 and 2); it returns the uptime at which multi-user.target
 // was reached.
-func expectReport(t *testing.T, vm *qemu.VM, i int) string {
+func expectReport(t *testing.T, vm *vm.VM, i int) string {
 	t.Helper()
 	if _, err := vm.ExpectAll(debBootTimeout, `SIDUS-DEB: running `, `SIDUS-DEB: uptime `); err != nil {
 		return ""
@@ -127,7 +124,7 @@ func expectReport(t *testing.T, vm *qemu.VM, i int) string {
 		t.Errorf("node %d: hostname %q, want DHCP's deb-node%d", i, h, i)
 	}
 	resolv := strings.Join(deb(lines, "resolv"), "\n")
-	if !strings.Contains(resolv, "nameserver "+qemu.DefaultServerIP) || !strings.Contains(resolv, "search sidus.test") {
+	if !strings.Contains(resolv, "nameserver "+lab.DefaultServerIP) || !strings.Contains(resolv, "search sidus.test") {
 		t.Errorf("node %d: /etc/resolv.conf lacks DHCP's DNS server and domain:\n%s", i, resolv)
 	}
 	for _, l := range deb(lines, "fstab") {
@@ -158,7 +155,7 @@ func expectReport(t *testing.T, vm *qemu.VM, i int) string {
 
 // expectPoweroff checks that QEMU exits within 60 s of the report's
 // systemctl poweroff (case 4) and returns how long it took.
-func expectPoweroff(t *testing.T, vm *qemu.VM, timeout time.Duration) time.Duration {
+func expectPoweroff(t *testing.T, vm *vm.VM, timeout time.Duration) time.Duration {
 	t.Helper()
 	if _, err := vm.Expect(`SIDUS-DEB: poweroff uptime=`, timeout); err != nil {
 		return 0
@@ -293,7 +290,7 @@ func TestDebianTwoNodes(t *testing.T) {
 	root := debSetup(t)
 	lab := debLab(t, root, 2, 0)
 	extra := "sidus.test.mark sidus.test.watch=150 sidus.test.every=10 sidus.test=poweroff"
-	vms := []*qemu.VM{debBoot(t, lab, 0, extra), debBoot(t, lab, 1, extra)}
+	vms := []*vm.VM{debBoot(t, lab, 0, extra), debBoot(t, lab, 1, extra)}
 	for _, vm := range vms {
 		if _, err := vm.Expect(`SIDUS-DEB: mark /sidus-mark-\S+ written`, debBootTimeout); err != nil {
 			return

@@ -1,5 +1,6 @@
 // Package e2e boots SIDUS nodes under QEMU against real servers (dnsmasq,
-// rpcbind + nfs-ganesha, tgtd) in a network namespace of the test's own.
+// rpcbind + nfs-ganesha, tgtd) in a lab of the test's own (package
+// qemu/lab: network and mount namespaces, so tests run side by side).
 // It lives apart from the packages it tests so that their unit tests stay
 // fast; `make test` runs it with SIDUS_E2E=1, where a missing tool fails.
 package e2e
@@ -11,7 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/gobuild"
+	"github.com/sidus-go/sidus/qemu/kernel"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/pxe"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
 )
 
 // bootTimeout bounds one boot under TCG, from QEMU's start to the root's
@@ -21,7 +29,7 @@ const bootTimeout = 150 * time.Second
 var (
 	setupOnce sync.Once
 	setupErr  error
-	kernel    *qemu.KernelInfo
+	guest     *kernel.Info // the guest kernel
 	initrd    string
 	rootDir   string
 	buildDir  string
@@ -37,14 +45,14 @@ func setup(t *testing.T) {
 		if setupErr != nil {
 			return
 		}
-		if kernel, setupErr = qemu.Kernel(); setupErr != nil {
+		if guest, setupErr = kernel.Default(); setupErr != nil {
 			return
 		}
-		if initrd, setupErr = qemu.BuildInitrd(qemu.InitrdOptions{Dir: buildDir, Kernel: kernel, Shell: qemu.BusyboxPath}); setupErr != nil {
+		if initrd, setupErr = gobuild.Initrd(gobuild.InitrdOptions{Dir: buildDir, Kernel: guest, Shell: roots.BusyboxPath}); setupErr != nil {
 			return
 		}
 		rootDir = buildDir + "/root"
-		setupErr = qemu.TestRoot(rootDir)
+		setupErr = roots.Busybox(rootDir)
 	})
 	if setupErr != nil {
 		t.Fatalf("setup: %v", setupErr)
@@ -60,19 +68,19 @@ func TestMain(m *testing.M) {
 }
 
 // bootNode boots one node on lab tap i with the given APPEND line.
-func bootNode(t *testing.T, lab *qemu.Lab, i int, appendLine string, mod ...func(*qemu.Options)) *qemu.VM {
+func bootNode(t *testing.T, lab *lab.Lab, i int, appendLine string, mod ...func(*vm.Options)) *vm.VM {
 	t.Helper()
-	o := qemu.Options{Kernel: kernel.Vmlinuz, Initrd: initrd, Append: appendLine, NoReboot: true,
-		NetDevs: []qemu.NetDev{lab.NetDev(i)}}
+	o := vm.Options{Kernel: guest.Vmlinuz, Initrd: initrd, Append: appendLine, NoReboot: true,
+		NetDevs: []vm.NetDev{lab.NetDev(i)}}
 	for _, f := range mod {
 		f(&o)
 	}
-	return qemu.Start(t, lab, o)
+	return vm.Start(t, lab, o)
 }
 
 // expectRoot checks the test root's report of a tmpfs-over-NFS node and
 // returns the guest uptime at which the root's /sbin/init started.
-func expectRoot(t *testing.T, vm *qemu.VM, nfsType string) string {
+func expectRoot(t *testing.T, vm *vm.VM, nfsType string) string {
 	t.Helper()
 	m, err := vm.ExpectAll(bootTimeout,
 		`sidus: stage nfs: done in`,
@@ -100,8 +108,8 @@ func expectRoot(t *testing.T, vm *qemu.VM, nfsType string) string {
 // and option 17 (a path only: the server is the next-server).
 func TestSeedTmpfsLine(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo})
-	vm := bootNode(t, lab, 0, qemu.SerialConsole(qemu.SeedTmpfsLabel))
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo})
+	vm := bootNode(t, lab, 0, pxe.SerialConsole(cmdline.SeedTmpfs))
 	up := expectRoot(t, vm, "nfs4")
 	for _, re := range []string{
 		`sidus: DHCP on eth0: 192\.168\.77\.\d+/24 .*next-server 192\.168\.77\.1 root-path "/srv/nfsroot/sidus"`,
@@ -118,7 +126,7 @@ func TestSeedTmpfsLine(t *testing.T) {
 // Case 2: the same over NFSv3 and over NFSv4, chosen by nfsroot= options.
 func TestNFSVersions(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir})
+	lab := lab.Start(t, lab.Options{RootDir: rootDir})
 	for _, tc := range []struct{ name, nfsroot, fstype, opt string }{
 		{"v3", lab.ServerIP + ":" + lab.NFSv3Path + ",vers=3,tcp", "nfs", "vers=3"},
 		{"v4.1", lab.ServerIP + ":" + lab.NFSv4Path + ",nfsvers=4.1", "nfs4", "vers=4.1"},
@@ -142,14 +150,14 @@ func TestNFSVersions(t *testing.T) {
 func TestPXEChain(t *testing.T) {
 	setup(t)
 	tftp := t.TempDir()
-	lab0MAC := qemu.LabMAC(0)
-	def := qemu.PXEConfig("tmpfs", qemu.SerialConsole(qemu.SeedTmpfsLabel)+" pxecfg=default")
-	perMAC := qemu.PXEConfig("tmpfs", qemu.SerialConsole(qemu.SeedTmpfsLabel)+" pxecfg=permac")
-	if err := qemu.PXEDir(tftp, kernel.Vmlinuz, initrd, def, map[string]string{lab0MAC: perMAC}); err != nil {
+	lab0MAC := lab.MAC(0)
+	def := pxe.Config("tmpfs", pxe.SerialConsole(cmdline.SeedTmpfs)+" pxecfg=default")
+	perMAC := pxe.Config("tmpfs", pxe.SerialConsole(cmdline.SeedTmpfs)+" pxecfg=permac")
+	if err := pxe.Dir(tftp, guest.Vmlinuz, initrd, def, map[string]string{lab0MAC: perMAC}); err != nil {
 		t.Fatal(err)
 	}
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo, TFTPDir: tftp})
-	vm := bootNode(t, lab, 0, "", func(o *qemu.Options) { o.Kernel, o.Initrd, o.Append, o.BootNet = "", "", "", true })
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo, TFTPDir: tftp})
+	vm := bootNode(t, lab, 0, "", func(o *vm.Options) { o.Kernel, o.Initrd, o.Append, o.BootNet = "", "", "", true })
 	expectRoot(t, vm, "nfs4")
 	if !matchLine(vm, `SIDUS-ROOT: cmdline .*pxecfg=permac`) {
 		t.Errorf("the per-MAC pxelinux.cfg file did not override default")
@@ -159,7 +167,7 @@ func TestPXEChain(t *testing.T) {
 // Case 4: a static ip= boot: no DHCP server at all.
 func TestStaticIP(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, NoDHCP: true})
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, NoDHCP: true})
 	ip := "192.168.77.50"
 	vm := bootNode(t, lab, 0, "console=ttyS0 root=/dev/nfs aufs=tmpfs nfsroot="+lab.ServerIP+":"+lab.NFSv4Path+
 		" ip="+ip+"::"+lab.ServerIP+":255.255.255.0:node50:eth0:off")
@@ -178,7 +186,7 @@ func TestStaticIP(t *testing.T) {
 // and panic=5 reboots (QEMU runs with -no-reboot, so it exits).
 func TestMalformedInputReboots(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo})
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo})
 	for _, tc := range []struct{ name, bad, want string }{
 		{"aufs", "aufs=bogus", `aufs=bogus: .*expected aufs=tmpfs`},
 		{"nfsroot option", "nfsroot=,rsize=big,tcp", `nfsroot.*rsize.*big`},
@@ -202,9 +210,9 @@ func TestMalformedInputReboots(t *testing.T) {
 // never waits on getrandom.
 func TestNoRDRAND(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo})
-	vm := bootNode(t, lab, 0, qemu.SerialConsole(qemu.SeedTmpfsLabel)+" sidus.test.report=/proc/cpuinfo",
-		func(o *qemu.Options) { o.CPU = "qemu64,-rdrand" })
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo})
+	vm := bootNode(t, lab, 0, pxe.SerialConsole(cmdline.SeedTmpfs)+" sidus.test.report=/proc/cpuinfo",
+		func(o *vm.Options) { o.CPU = "qemu64,-rdrand" })
 	expectRoot(t, vm, "nfs4")
 	if !matchLine(vm, `SIDUS-ROOT: file /proc/cpuinfo .*flags`) || matchLine(vm, `SIDUS-ROOT: file /proc/cpuinfo .*rdrand`) {
 		t.Errorf("the guest CPU is not proven free of RDRAND")
@@ -215,14 +223,14 @@ func TestNoRDRAND(t *testing.T) {
 // so, and boots.
 func TestNFSServerLate(t *testing.T) {
 	setup(t)
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo, NFSStartDelay: 20 * time.Second})
-	vm := bootNode(t, lab, 0, qemu.SerialConsole(qemu.SeedTmpfsLabel))
+	lab := lab.Start(t, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo, NFSStartDelay: 20 * time.Second})
+	vm := bootNode(t, lab, 0, pxe.SerialConsole(cmdline.SeedTmpfs))
 	if _, err := vm.Expect(`sidus: nfs mount .* attempt \d+: .*retrying in`, bootTimeout); err != nil {
 		return
 	}
 	expectRoot(t, vm, "nfs4")
 }
 
-func matchLine(vm *qemu.VM, re string) bool {
+func matchLine(vm *vm.VM, re string) bool {
 	return regexpMatchAny(vm.Lines(), re)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	_ "embed"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,7 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/disk"
+	"github.com/sidus-go/sidus/qemu/gobuild"
+	"github.com/sidus-go/sidus/qemu/kernel"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/pxe"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
 )
 
 // The iSCSI persistence mode (aufs=iscsi) against tgtd in the lab: one
@@ -34,59 +43,16 @@ const (
 //	checkcut   report /data/powercut
 //
 // and, for every boot, the iSCSI session seen from the root (sysfs state).
-const iscsiRootInit = `#!/bin/sh
-PATH=/bin:/sbin:/usr/bin:/usr/sbin
-export PATH
-[ -r /proc/uptime ] || mount -t proc proc /proc
-[ -d /sys/kernel ] || mount -t sysfs sysfs /sys
-[ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
-say() { echo "SIDUS-ITEST: $*"; }
-act=
-for w in $(cat /proc/cmdline); do
-	case "$w" in sidus.test.iscsi=*) act="${w#sidus.test.iscsi=}" ;; esac
-done
-for s in /sys/class/iscsi_session/session*; do
-	[ -d "$s" ] || continue
-	say "session $(basename $s) state=$(cat $s/state 2>/dev/null) target=$(cat $s/targetname 2>/dev/null)"
-done
-for a in $(echo "$act" | tr , ' '); do
-	case "$a" in
-	write500)
-		mkdir -p /data
-		i=0
-		while [ $i -lt 500 ]; do echo "sidus-file-$i" >/data/f$i; i=$((i+1)); done
-		sync
-		say "write500 done files=$(ls /data | grep -c '^f')"
-		;;
-	check500)
-		ok=0 bad=0 i=0
-		while [ $i -lt 500 ]; do
-			if [ "$(cat /data/f$i 2>/dev/null)" = "sidus-file-$i" ]; then ok=$((ok+1)); else bad=$((bad+1)); fi
-			i=$((i+1))
-		done
-		say "check500 ok=$ok bad=$bad"
-		;;
-	powercut)
-		mkdir -p /data
-		echo "synced-before-power-cut" >/data/powercut
-		sync
-		say "powercut synced"
-		;;
-	checkcut)
-		say "checkcut $(cat /data/powercut 2>/dev/null || echo '<missing>')"
-		;;
-	esac
-done
-say "mounts $(grep -E ' /(rw|ro)? ' /proc/mounts | tr '\n' ';')"
-exec /sbin/init.sidus-test
-`
+//
+//go:embed testdata/iscsi-root-init.sh
+var iscsiRootInit string
 
 // iscsiRoot returns a test root whose /sbin/init is iscsiRootInit in
 // front of the standard one.
 func iscsiRoot(t *testing.T, e *iscsiEnv) string {
 	t.Helper()
 	dir := filepath.Join(e.dir, "root")
-	if err := qemu.TestRoot(dir); err != nil {
+	if err := roots.Busybox(dir); err != nil {
 		t.Fatal(err)
 	}
 	sbin := filepath.Join(dir, "sbin")
@@ -110,7 +76,7 @@ func iscsiInitrd(t *testing.T, e *iscsiEnv, name, conf string) string {
 	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := qemu.BuildInitrd(qemu.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: qemu.BusyboxPath,
+	out, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: roots.BusyboxPath,
 		ISCSIConf: p, Out: filepath.Join(e.dir, "initrd-"+name+".img")})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +86,7 @@ func iscsiInitrd(t *testing.T, e *iscsiEnv, name, conf string) string {
 
 // iscsiEnv is what the iSCSI boots share: kernel, initrd and build folder.
 type iscsiEnv struct {
-	kernel *qemu.KernelInfo
+	kernel *kernel.Info
 	initrd string
 	dir    string
 }
@@ -133,23 +99,13 @@ func iscsiSetup(t *testing.T) *iscsiEnv {
 	qemu.Require(t)
 	e := &iscsiEnv{dir: t.TempDir()}
 	var err error
-	if e.kernel, err = qemu.Kernel(); err != nil {
+	if e.kernel, err = kernel.Default(); err != nil {
 		t.Fatal(err)
 	}
-	if e.initrd, err = qemu.BuildInitrd(qemu.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: qemu.BusyboxPath}); err != nil {
+	if e.initrd, err = gobuild.Initrd(gobuild.InitrdOptions{Dir: e.dir, Kernel: e.kernel, Shell: roots.BusyboxPath}); err != nil {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func iscsiMatch(vm *qemu.VM, re string) bool {
-	r := regexp.MustCompile(re)
-	for _, l := range vm.Lines() {
-		if r.MatchString(l) {
-			return true
-		}
-	}
-	return false
 }
 
 type iscsiNode struct {
@@ -162,25 +118,25 @@ func (n iscsiNode) target() string { return iqnPrefix + n.ip }
 
 // iscsiBoot boots a node (tap 0, its own MAC) with the seed's iSCSI line
 // plus extra words, and an optional initrd.
-func iscsiBoot(t *testing.T, e *iscsiEnv, lab *qemu.Lab, n iscsiNode, initrdPath string, extra ...string) *qemu.VM {
+func iscsiBoot(t *testing.T, e *iscsiEnv, lab *lab.Lab, n iscsiNode, initrdPath string, extra ...string) *vm.VM {
 	t.Helper()
-	line := strings.Replace(strings.TrimSpace(qemu.SeedISCSILabel), "console=tty1", "console=ttyS0", 1) + " panic=-1"
+	line := pxe.SerialConsole(cmdline.SeedISCSI) + " panic=-1"
 	if len(extra) > 0 {
 		line += " " + strings.Join(extra, " ")
 	}
-	o := qemu.Options{Kernel: e.kernel.Vmlinuz, Initrd: e.initrd, Append: line, NoReboot: true,
-		NetDevs: []qemu.NetDev{{Tap: lab.Tap(0), MAC: n.mac}}}
+	o := vm.Options{Kernel: e.kernel.Vmlinuz, Initrd: e.initrd, Append: line, NoReboot: true,
+		NetDevs: []vm.NetDev{{Tap: lab.Tap(0), MAC: n.mac}}}
 	if initrdPath != "" {
 		o.Initrd = initrdPath
 	}
-	return qemu.Start(t, lab, o)
+	return vm.Start(t, lab, o)
 }
 
 var premountRe = regexp.MustCompile(`sidus: stage premount: done in (\S+)s`)
 
 // expectISCSIRoot waits for a node booted on its LUN to finish (or hold)
 // and returns the premount (iSCSI) stage duration in seconds.
-func expectISCSIRoot(t *testing.T, vm *qemu.VM, n iscsiNode, hold bool, more ...string) float64 {
+func expectISCSIRoot(t *testing.T, vm *vm.VM, n iscsiNode, hold bool, more ...string) float64 {
 	t.Helper()
 	res := []string{
 		`sidus: stage premount: done in`,
@@ -222,7 +178,7 @@ func expectISCSIRoot(t *testing.T, vm *qemu.VM, n iscsiNode, hold bool, more ...
 }
 
 // noSecrets fails if any secret shows on the console or in the image.
-func noSecrets(t *testing.T, vm *qemu.VM, images []string, secrets ...string) {
+func noSecrets(t *testing.T, vm *vm.VM, images []string, secrets ...string) {
 	t.Helper()
 	c := vm.Console()
 	for _, s := range secrets {
@@ -251,9 +207,9 @@ func TestISCSI(t *testing.T) {
 	chap2 := iscsiNode{"mutual", "52:54:00:77:01:54", "192.168.77.54"}
 	blank := iscsiNode{"blank", "52:54:00:77:01:55", "192.168.77.55"}
 	used := iscsiNode{"used", "52:54:00:77:01:56", "192.168.77.56"}
-	var hosts []qemu.DHCPHost
+	var hosts []lab.DHCPHost
 	for _, n := range []iscsiNode{seed, decoy, chap1, chap2, blank, used} {
-		hosts = append(hosts, qemu.DHCPHost{MAC: n.mac, IP: n.ip, Hostname: "node-" + n.name})
+		hosts = append(hosts, lab.DHCPHost{MAC: n.mac, IP: n.ip, Hostname: "node-" + n.name})
 	}
 	// Secrets of the lab's CHAP accounts (12-16 characters for tgtd).
 	const (
@@ -266,7 +222,7 @@ func TestISCSI(t *testing.T) {
 	img := map[string]string{}
 	for _, n := range []iscsiNode{seed, decoy, chap1, chap2} {
 		img[n.name] = filepath.Join(dir, n.name+".img")
-		if err := qemu.MakeExt4Image(img[n.name], lunMB, rwLabel); err != nil {
+		if err := disk.MakeExt4(img[n.name], lunMB, rwLabel); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -284,25 +240,26 @@ func TestISCSI(t *testing.T) {
 	if err := os.Truncate(img["used"], lunMB<<20); err != nil {
 		t.Fatal(err)
 	}
-	usedSum, err := qemu.FileSHA256(img["used"])
+	usedSum, err := disk.SHA256(img["used"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	lab := qemu.StartLab(t, qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo, Tgtd: true, Hosts: hosts})
-	for i, tg := range []qemu.ISCSITarget{
+	targets := []lab.ISCSITarget{
 		{Name: seed.target(), Image: img["seed"]},
 		{Name: decoy.target(), Image: img["decoy"]},
 		{Name: chap1.target(), Image: img["chap"], Username: user1, Password: pass1},
 		{Name: chap2.target(), Image: img["mutual"], Username: user2, Password: pass2, OutUsername: outU, OutPassword: outP},
 		{Name: blank.target(), Image: img["blank"]},
 		{Name: used.target(), Image: img["used"]},
-	} {
+	}
+	lab := lab.Start(t, lab.Options{RootDir: root, RootPath: lab.NFSPseudo, Tgtd: true, Hosts: hosts})
+	for i, tg := range targets {
 		tg.TID = i + 1
 		if err := lab.AddISCSITarget(tg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	decoySum, err := qemu.FileSHA256(img["decoy"])
+	decoySum, err := disk.SHA256(img["decoy"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,15 +275,15 @@ func TestISCSI(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		if !iscsiMatch(vm, `sidus: iSCSI: iscsi: discovered target `+regexp.QuoteMeta(seed.target())) {
+		if !matchLine(vm, `sidus: iSCSI: iscsi: discovered target `+regexp.QuoteMeta(seed.target())) {
 			t.Errorf("no discovery of the per-client target on the console")
 		}
 		vm = iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=check500")
 		stage = append(stage, expectISCSIRoot(t, vm, seed, false, `SIDUS-ITEST: check500 ok=500 bad=0`))
-		if out, err := qemu.Fsck(img["seed"]); err != nil {
+		if out, err := disk.Fsck(img["seed"]); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}
-		if s, _ := qemu.FileSHA256(img["decoy"]); s != decoySum {
+		if s, _ := disk.SHA256(img["decoy"]); s != decoySum {
 			t.Errorf("the decoy LUN changed")
 		}
 	})
@@ -343,7 +300,7 @@ func TestISCSI(t *testing.T) {
 		vm = iscsiBoot(t, e, lab, seed, "", report, "sidus.test.iscsi=checkcut,check500")
 		stage = append(stage, expectISCSIRoot(t, vm, seed, false,
 			`SIDUS-ITEST: checkcut synced-before-power-cut`, `SIDUS-ITEST: check500 ok=500 bad=0`))
-		if out, err := qemu.Fsck(img["seed"]); err != nil {
+		if out, err := disk.Fsck(img["seed"]); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}
 	})
@@ -353,7 +310,7 @@ func TestISCSI(t *testing.T) {
 		ird := iscsiInitrd(t, e, "chap", initiatorConf1)
 		vm := iscsiBoot(t, e, lab, chap1, ird, report)
 		stage = append(stage, expectISCSIRoot(t, vm, chap1, false))
-		if !iscsiMatch(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP'`) {
+		if !matchLine(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP'`) {
 			t.Errorf("the session state does not say CHAP")
 		}
 		noSecrets(t, vm, []string{img["chap"]}, pass1)
@@ -363,7 +320,7 @@ func TestISCSI(t *testing.T) {
 			"\nISCSI_IN_USERNAME="+outU+"\nISCSI_IN_PASSWORD="+outP+"\n")
 		vm := iscsiBoot(t, e, lab, chap2, ird, report)
 		stage = append(stage, expectISCSIRoot(t, vm, chap2, false))
-		if !iscsiMatch(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP \(mutual\)'`) {
+		if !matchLine(vm, `SIDUS-ROOT: file /run/sidus/iscsi-session .*ISCSI_AUTH='CHAP \(mutual\)'`) {
 			t.Errorf("the session state does not say mutual CHAP")
 		}
 		noSecrets(t, vm, []string{img["mutual"]}, pass2, outP)
@@ -382,7 +339,7 @@ func TestISCSI(t *testing.T) {
 	t.Run("failover", func(t *testing.T) {
 		vm := iscsiBoot(t, e, lab, seed, "", report, "ISCSI_TARGET_IP="+deadPortal+","+lab.ServerIP)
 		stage = append(stage, expectISCSIRoot(t, vm, seed, false))
-		if !iscsiMatch(vm, `sidus: iSCSI: .*portal `+regexp.QuoteMeta(deadPortal)) {
+		if !matchLine(vm, `sidus: iSCSI: .*portal `+regexp.QuoteMeta(deadPortal)) {
 			t.Errorf("the dead portal is not reported")
 		}
 	})
@@ -404,15 +361,15 @@ func TestISCSI(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		if !iscsiMatch(vm, `sidus: formatted /dev/sd\w+ as ext4 LABEL=`+rwLabel) {
+		if !matchLine(vm, `sidus: formatted /dev/sd\w+ as ext4 LABEL=`+rwLabel) {
 			t.Errorf("no format line on the console")
 		}
 		vm = iscsiBoot(t, e, lab, blank, "", report, "sidus.format=empty", "sidus.test.iscsi=check500")
 		expectISCSIRoot(t, vm, blank, false, `SIDUS-ITEST: check500 ok=500 bad=0`)
-		if iscsiMatch(vm, `sidus: formatted`) {
+		if matchLine(vm, `sidus: formatted`) {
 			t.Errorf("the second boot formatted the LUN again")
 		}
-		if out, err := qemu.Fsck(img["blank"]); err != nil {
+		if out, err := disk.Fsck(img["blank"]); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}
 	})
@@ -422,7 +379,7 @@ func TestISCSI(t *testing.T) {
 			return
 		}
 		vm.Wait(30 * time.Second)
-		if s, _ := qemu.FileSHA256(img["used"]); s != usedSum {
+		if s, _ := disk.SHA256(img["used"]); s != usedSum {
 			t.Errorf("the LUN holding data was changed")
 		}
 	})
@@ -441,7 +398,7 @@ func TestISCSI(t *testing.T) {
 		vm.Wait(30 * time.Second)
 	})
 
-	if s, _ := qemu.FileSHA256(img["decoy"]); s != decoySum {
+	if s, _ := disk.SHA256(img["decoy"]); s != decoySum {
 		t.Errorf("the decoy LUN changed")
 	}
 	t.Logf("iSCSI premount stage durations (s): %v", stage)

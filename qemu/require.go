@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,52 +10,75 @@ import (
 	"testing"
 )
 
-// Tools maps each host program the harness runs to the Debian package that
-// ships it. The lead's Makefile installs these packages.
-var Tools = map[string]string{
-	"qemu-system-x86_64": "qemu-system-x86",
-	"ganesha.nfsd":       "nfs-ganesha",
-	"rpcbind":            "rpcbind",
-	"rpcinfo":            "rpcbind",
-	"dnsmasq":            "dnsmasq-base",
-	"debootstrap":        "debootstrap",
-	"tgtd":               "tgt",
-	"tgtadm":             "tgt",
-	"cpio":               "cpio",
-	"depmod":             "kmod",
-	"ip":                 "iproute2",
-	"apt-get":            "apt",
-	"dpkg":               "dpkg",
+// aptPackages is apt-packages.txt, which the Makefile reads too.
+//
+//go:embed apt-packages.txt
+var aptPackages string
+
+// Need is one line of a package list: a Debian package and what the
+// harness uses from it.
+type Need struct {
+	Package string
+	// Uses are programs (looked up in PATH, then /usr/sbin) and absolute
+	// file paths; an entry "a|b" is satisfied by either.
+	Uses []string
 }
 
-// Files maps files the harness reads to the Debian package that ships them.
-var Files = map[string]string{
-	"/usr/lib/PXELINUX/pxelinux.0":                    "pxelinux",
-	"/usr/lib/syslinux/modules/bios/ldlinux.c32":      "syslinux-common",
-	"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so": "nfs-ganesha-vfs",
-	"/usr/lib/ipxe/qemu/efi-virtio.rom":               "ipxe-qemu",
-	BusyboxPath:                                       "busybox-static",
+// ParseNeeds parses a package list in the format of apt-packages.txt:
+// one package a line, then what is used from it; # starts a comment.
+func ParseNeeds(text string) []Need {
+	var needs []Need
+	for _, line := range strings.Split(text, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if f := strings.Fields(line); len(f) > 0 {
+			needs = append(needs, Need{Package: f[0], Uses: f[1:]})
+		}
+	}
+	return needs
 }
 
-// BusyboxPath is the static busybox that TestRoot and the smoke initramfs use.
-const BusyboxPath = "/bin/busybox"
+// Needs returns the harness's package list (apt-packages.txt).
+func Needs() []Need { return ParseNeeds(aptPackages) }
 
-// Missing lists what is missing on this host, as "what (apt package)".
-func Missing() []string {
+// MissingOf lists what of needs is missing on this host, as
+// "what (apt package P)", sorted.
+func MissingOf(needs []Need) []string {
 	var miss []string
-	for prog, pkg := range Tools {
-		if _, err := exec.LookPath(prog); err != nil {
-			// /usr/sbin may be missing from a non-root PATH.
-			if _, err := os.Stat("/usr/sbin/" + prog); err != nil {
-				miss = append(miss, fmt.Sprintf("%s (apt package %s)", prog, pkg))
+	for _, n := range needs {
+		for _, use := range n.Uses {
+			if !present(use) {
+				miss = append(miss, fmt.Sprintf("%s (apt package %s)", use, n.Package))
 			}
 		}
 	}
-	for f, pkg := range Files {
-		if _, err := os.Stat(f); err != nil {
-			miss = append(miss, fmt.Sprintf("%s (apt package %s)", f, pkg))
+	sort.Strings(miss)
+	return miss
+}
+
+// present reports whether a program or file of a Need is on this host.
+func present(use string) bool {
+	for _, alt := range strings.Split(use, "|") {
+		if strings.HasPrefix(alt, "/") {
+			if _, err := os.Stat(alt); err == nil {
+				return true
+			}
+			continue
+		}
+		if _, err := exec.LookPath(alt); err == nil {
+			return true
+		}
+		// /usr/sbin may be missing from a non-root PATH.
+		if _, err := os.Stat("/usr/sbin/" + alt); err == nil {
+			return true
 		}
 	}
+	return false
+}
+
+// Missing lists what the harness needs and this host lacks, as
+// "what (apt package P)", and root privileges (network namespaces, taps).
+func Missing() []string {
+	miss := MissingOf(Needs())
 	if os.Geteuid() != 0 {
 		miss = append(miss, "root privileges (network namespaces, taps)")
 	}
@@ -79,4 +103,13 @@ func Require(t testing.TB) {
 		t.Fatalf("%s (SIDUS_E2E=1)", msg)
 	}
 	t.Skipf("%s; set SIDUS_E2E=1 to make this a failure", msg)
+}
+
+// CacheDir is where kernels and the Debian root are kept: $SIDUS_CACHE,
+// else /var/cache/sidus-go (the Makefile's default too).
+func CacheDir() string {
+	if d := os.Getenv("SIDUS_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/sidus-go"
 }

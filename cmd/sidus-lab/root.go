@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/roots"
 )
 
 // demoRoot returns the shared root the demo exports and the words its
@@ -14,7 +14,7 @@ import (
 func demoRoot(kind, dir string, shell bool) (root, words string, err error) {
 	switch kind {
 	case "debian":
-		root, err = qemu.DebianRoot()
+		root, err = roots.Debian()
 		if !shell {
 			words = " sidus.test=poweroff"
 		}
@@ -24,7 +24,7 @@ func demoRoot(kind, dir string, shell bool) (root, words string, err error) {
 		if shell {
 			words = " sidus.test=shell"
 		}
-		return root, words, qemu.TestRoot(root)
+		return root, words, roots.Busybox(root)
 	}
 	return "", "", fmt.Errorf("-root %q: expected debian or busybox", kind)
 }

@@ -9,7 +9,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/gobuild"
+	"github.com/sidus-go/sidus/qemu/kernel"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/pxe"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
 )
 
 const usage = "usage: sidus-lab demo [-shell] [-root debian|busybox] | initrd [-o DIR] | bench [-n N] [-o FILE]"
@@ -35,7 +42,7 @@ func initrd(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	k, err := qemu.Kernel()
+	k, err := kernel.Default()
 	if err != nil {
 		return err
 	}
@@ -43,7 +50,7 @@ func initrd(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	img, err := qemu.BuildInitrd(qemu.InitrdOptions{Dir: abs, Kernel: k, Shell: qemu.BusyboxPath})
+	img, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: abs, Kernel: k, Shell: roots.BusyboxPath})
 	if err != nil {
 		return err
 	}
@@ -67,7 +74,7 @@ func demo(args []string, out io.Writer, in io.Reader) error {
 	defer p.Close()
 
 	p.Logf("sidus-lab: fetching the Debian kernel (cached in %s) and building initrd.img-Sidus", qemu.CacheDir())
-	k, err := qemu.Kernel()
+	k, err := kernel.Default()
 	if err != nil {
 		return err
 	}
@@ -76,7 +83,7 @@ func demo(args []string, out io.Writer, in io.Reader) error {
 		return err
 	}
 	p.Cleanup(func() { os.RemoveAll(dir) })
-	img, err := qemu.BuildInitrd(qemu.InitrdOptions{Dir: dir, Kernel: k, Shell: qemu.BusyboxPath})
+	img, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: dir, Kernel: k, Shell: roots.BusyboxPath})
 	if err != nil {
 		return err
 	}
@@ -87,15 +94,15 @@ func demo(args []string, out io.Writer, in io.Reader) error {
 	if err != nil {
 		return err
 	}
-	lab, err := qemu.StartLabProcess(p, qemu.LabOptions{RootDir: root, RootPath: qemu.NFSPseudo,
-		Hosts: []qemu.DHCPHost{{MAC: qemu.LabMAC(0), IP: "192.168.77.10", Hostname: "sidus-node1"}}})
+	lab, err := lab.StartProcess(p, lab.Options{RootDir: root, RootPath: lab.NFSPseudo,
+		Hosts: []lab.DHCPHost{{MAC: lab.MAC(0), IP: "192.168.77.10", Hostname: "sidus-node1"}}})
 	if err != nil {
 		return err
 	}
-	appendLine := qemu.SerialConsole(qemu.SeedTmpfsLabel) + words
+	appendLine := pxe.SerialConsole(cmdline.SeedTmpfs) + words
 	p.Logf("sidus-lab: lab up in namespace %s (dnsmasq, rpcbind, nfs-ganesha on %s); booting:\n  %s", lab.NS, lab.ServerIP, appendLine)
-	vm, err := qemu.StartProcess(p, lab, qemu.Options{Kernel: k.Vmlinuz, Initrd: img, Append: appendLine, Memory: "1G",
-		NoReboot: true, NetDevs: []qemu.NetDev{lab.NetDev(0)}}, out, in)
+	vm, err := vm.StartProcess(p, lab, vm.Options{Kernel: k.Vmlinuz, Initrd: img, Append: appendLine, Memory: "1G",
+		NoReboot: true, NetDevs: []vm.NetDev{lab.NetDev(0)}}, out, in)
 	if err != nil {
 		return err
 	}

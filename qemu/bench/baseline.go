@@ -3,77 +3,73 @@ package bench
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"text/template"
 
-	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/internal/osutil"
+	"github.com/sidus-go/sidus/qemu/kernel"
 )
 
-// The baselines print PID 1's peak RSS right before the switch to the
-// root, in a line Parse reads (as sidus-init's "sidus: VmHWM=N kB").
-const vmhwmShell = `while read -r k v u; do [ "$k" = VmHWM: ] && echo "sidus-bench: init pid 1 VmHWM=$v kB"; done </proc/1/status
-`
+// The baselines' files, in files/: the rootaufs hook and initramfs.conf
+// of initramfs-tools, and two hooks (templates that include vmhwm.sh)
+// that print PID 1's peak RSS right before the switch to the root, in a
+// line Parse reads (as sidus-init's "sidus: VmHWM=N kB").
+//
+//go:embed files
+var files embed.FS
 
-// RootaufsHook is the initramfs-tools nfs-bottom script of the baseline:
-// the seed's rootaufs steps with overlayfs in place of aufs, done when the
-// kernel command line has aufs=tmpfs. It runs right after the NFS mount,
-// before init-bottom (where udev's script moves /dev into ${rootmnt}: run
-// after it, the move of ${rootmnt} would take that /dev along to /ro).
-const RootaufsHook = `#!/bin/sh
-# rootaufs (overlayfs): a tmpfs over the read-only NFS root.
-PREREQ=""
-prereqs() { echo "$PREREQ"; }
-case "$1" in prereqs) prereqs; exit 0 ;; esac
-. /scripts/functions
-case " $(cat /proc/cmdline) " in
-*" aufs=tmpfs "*)
-	modprobe -q overlay
-	mkdir -p /ro /rw /aufs
-	mount -n -o move "${rootmnt}" /ro || panic "rootaufs: cannot move ${rootmnt} to /ro"
-	mount -n -t tmpfs -o mode=0755 tmpfs /rw
-	mkdir -p /rw/upper /rw/work
-	mount -n -t overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work overlay /aufs ||
-		panic "rootaufs: overlay mount failed"
-	mkdir -p /aufs/ro /aufs/rw
-	mount -n -o move /ro /aufs/ro
-	mount -n -o move /rw /aufs/rw
-	mount -n -o move /aufs "${rootmnt}"
-	;;
-esac
-exit 0
-`
+var hooks = template.Must(template.ParseFS(files, "files/vmhwm.sh", "files/*.tmpl"))
 
-// VmHWMHook is the baseline's last init-bottom script (after udev's): it
-// prints PID 1's peak RSS just before run-init.
-const VmHWMHook = `#!/bin/sh
-PREREQ="udev"
-prereqs() { echo "$PREREQ"; }
-case "$1" in prereqs) prereqs; exit 0 ;; esac
-` + vmhwmShell + `exit 0
-`
+func mustFile(name string) string {
+	b, err := files.ReadFile("files/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
 
-// InitramfsConf is the baseline's initramfs.conf: Debian's defaults for an
-// NFS-root node (BOOT=nfs, MODULES=netboot) compressed with zstd.
-const InitramfsConf = `MODULES=netboot
-BUSYBOX=auto
-COMPRESS=zstd
-BOOT=nfs
-DEVICE=
-NFSROOT=auto
-RUNSIZE=10%
-FSTYPE=auto
-`
+func mustHook(name string) string {
+	var b strings.Builder
+	if err := hooks.ExecuteTemplate(&b, name, nil); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
+// RootaufsHook is the initramfs-tools nfs-bottom script of the baseline
+// (files/rootaufs): the seed's rootaufs steps with overlayfs in place of
+// aufs, done when the kernel command line has aufs=tmpfs. It runs right
+// after the NFS mount, before init-bottom (where udev's script moves /dev
+// into ${rootmnt}: run after it, the move of ${rootmnt} would take that
+// /dev along to /ro).
+var RootaufsHook = mustFile("rootaufs")
+
+// VmHWMHook is the baseline's last init-bottom script, after udev's
+// (files/init-bottom-vmhwm.tmpl): it prints PID 1's peak RSS just before
+// run-init.
+var VmHWMHook = mustHook("init-bottom-vmhwm.tmpl")
+
+// dracutVmHWMHook is dracut's pre-pivot hook doing the same
+// (files/pre-pivot-vmhwm.tmpl).
+var dracutVmHWMHook = mustHook("pre-pivot-vmhwm.tmpl")
+
+// InitramfsConf is the baseline's initramfs.conf (files/initramfs.conf):
+// Debian's defaults for an NFS-root node (BOOT=nfs, MODULES=netboot)
+// compressed with zstd.
+var InitramfsConf = mustFile("initramfs.conf")
 
 // withKernelTree runs argv in a private mount namespace (unshare -m) where
 // the kernel's module tree is bind-mounted at /lib/modules/VERSION and its
 // /boot (config-VERSION, which mkinitramfs reads) at /boot: both tools
 // read those fixed paths. Nothing is mounted on the host; an empty
 // /lib/modules/VERSION mount point is created if missing and removed after.
-func withKernelTree(ctx context.Context, k *qemu.KernelInfo, logf func(string, ...any), argv ...string) ([]byte, error) {
+func withKernelTree(ctx context.Context, k *kernel.Info, logf func(string, ...any), argv ...string) ([]byte, error) {
 	var made []string
 	for _, d := range []string{"/lib/modules", "/lib/modules/" + k.Version, "/boot"} {
 		if _, err := os.Lstat(d); errors.Is(err, os.ErrNotExist) {
@@ -98,7 +94,7 @@ func withKernelTree(ctx context.Context, k *qemu.KernelInfo, logf func(string, .
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if err != nil {
-		return out.Bytes(), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tailString(out.String(), 30))
+		return out.Bytes(), fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, osutil.TailString(out.String(), 30))
 	}
 	return out.Bytes(), nil
 }
@@ -107,7 +103,7 @@ func withKernelTree(ctx context.Context, k *qemu.KernelInfo, logf func(string, .
 // private configuration folder in dir/initramfs-tools (InitramfsConf,
 // "overlay" in its modules file, RootaufsHook, VmHWMHook), for kernel k,
 // into out.
-func BuildInitramfsTools(ctx context.Context, k *qemu.KernelInfo, dir, out string, logf func(string, ...any)) error {
+func BuildInitramfsTools(ctx context.Context, k *kernel.Info, dir, out string, logf func(string, ...any)) error {
 	conf := filepath.Join(dir, "initramfs-tools")
 	for _, d := range []string{"scripts/nfs-bottom", "scripts/init-bottom", "hooks", "conf.d"} {
 		if err := os.MkdirAll(filepath.Join(conf, d), 0o755); err != nil {
@@ -148,13 +144,13 @@ var DracutDrivers = []string{"virtio_pci"}
 // BuildDracut builds a generic (--no-hostonly) dracut initrd of
 // DracutModules with zstd, ignoring the host's dracut.conf, for kernel k,
 // into out. A pre-pivot hook prints PID 1's VmHWM.
-func BuildDracut(ctx context.Context, k *qemu.KernelInfo, dir, out string, logf func(string, ...any)) error {
+func BuildDracut(ctx context.Context, k *kernel.Info, dir, out string, logf func(string, ...any)) error {
 	confDir := filepath.Join(dir, "dracut.conf.d")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return err
 	}
 	hook := filepath.Join(dir, "99-sidus-bench-vmhwm.sh")
-	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"+vmhwmShell), 0o755); err != nil {
+	if err := os.WriteFile(hook, []byte(dracutVmHWMHook), 0o755); err != nil {
 		return err
 	}
 	_, err := withKernelTree(ctx, k, logf, "dracut", "--force", "--no-hostonly",
@@ -183,12 +179,4 @@ func countModules(ctx context.Context, img string) int {
 		}
 	}
 	return n
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

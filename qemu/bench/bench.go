@@ -6,14 +6,13 @@
 // the serial consoles and writes a table of boot times, PID 1 peak memory
 // and initrd sizes (BENCHMARKS.md).
 //
-// Host needs, beyond the lab's: initramfs-tools klibc-utils dracut-core
-// dracut-network (and nfs-common for dracut's mount.nfs). Not the
-// "busybox" package: it conflicts with busybox-static, which the test root
-// needs; busybox-static satisfies initramfs-tools too.
+// Host needs, beyond the lab's: the packages of apt-packages.txt, which
+// `make bench` installs (and nfs-common for dracut's mount.nfs).
 package bench
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -21,11 +20,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/qemu"
+	"github.com/sidus-go/sidus/qemu/gobuild"
+	"github.com/sidus-go/sidus/qemu/internal/osutil"
+	"github.com/sidus-go/sidus/qemu/kernel"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/pxe"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
 )
 
 // Options configure Run.
@@ -52,8 +60,8 @@ type Options struct {
 	NoDracut bool
 	// BootTimeout bounds one boot (0 → 150 s).
 	BootTimeout time.Duration
-	// Kernel is the guest kernel (nil → qemu.Kernel()).
-	Kernel *qemu.KernelInfo
+	// Kernel is the guest kernel (nil → kernel.Default()).
+	Kernel *kernel.Info
 	// Console copies each console line to Log as it comes.
 	Console bool
 }
@@ -103,7 +111,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 	// One bench at a time: the kernel-tree mount points are shared.
-	unlock, err := flock(filepath.Join(os.TempDir(), "sidus-bench.lock"))
+	unlock, err := osutil.Flock(filepath.Join(os.TempDir(), "sidus-bench.lock"))
 	if err != nil {
 		return err
 	}
@@ -111,7 +119,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	k := o.Kernel
 	if k == nil {
-		if k, err = qemu.Kernel(); err != nil {
+		if k, err = kernel.Default(); err != nil {
 			return err
 		}
 	}
@@ -119,13 +127,13 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	// The test root, exported over NFS.
 	rootDir := filepath.Join(dir, "root")
-	if err := qemu.TestRoot(rootDir); err != nil {
+	if err := roots.Busybox(rootDir); err != nil {
 		return err
 	}
 
 	// Build the three initrds.
 	t0 := time.Now()
-	ours, err := qemu.BuildInitrd(qemu.InitrdOptions{Dir: filepath.Join(dir, "sidus"), Kernel: k})
+	ours, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: filepath.Join(dir, "sidus"), Kernel: k})
 	if err != nil {
 		return err
 	}
@@ -157,21 +165,19 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	// The lab: option 17 is the seed's path (NFSv4 pseudo path).
-	t0 = time.Now()
-	lab, err := qemu.StartLabProcess(p, qemu.LabOptions{RootDir: rootDir, RootPath: qemu.NFSPseudo})
+	lab, err := lab.StartProcess(p, lab.Options{RootDir: rootDir, RootPath: lab.NFSPseudo})
 	if err != nil {
 		return err
 	}
-	labWait := time.Since(t0)
 	stopLab := context.AfterFunc(ctx, func() { p.Close() })
 	defer stopLab()
 
-	seed := strings.Replace(qemu.SeedTmpfsLabel, "console=tty1", "console=ttyS0", 1)
+	seed := pxe.SerialConsole(cmdline.SeedTmpfs)
 	rep := &Report{Date: time.Now(), Machine: machine(), Kernel: k.Version, QEMU: qemuVersion(), N: o.N,
 		Ours: 0, ITools: 1, Dracut: 2}
 	rep.Variants = []*Variant{
 		{Name: "ours (SIDUS-Go)", Initrd: ours, CPU: o.CPU, Ours: true, Append: seed,
-			Note: "`sidus-mkinitramfs` with its default module set (what `qemu.BuildInitrd` packs), zstd at its best-compression level; booted with the seed's tmpfs APPEND line verbatim (DHCP option 17 gives the path, next-server the server; NFSv4)"},
+			Note: "`sidus-mkinitramfs` with its default module set (what qemu/gobuild's `Initrd` packs), zstd at its best-compression level; booted with the seed's tmpfs APPEND line verbatim (DHCP option 17 gives the path, next-server the server; NFSv4)"},
 		{Name: "initramfs-tools", Initrd: itools, CPU: o.CPU,
 			Append: fmt.Sprintf("console=ttyS0 root=/dev/nfs nfsroot=%s:%s,tcp ip=dhcp aufs=tmpfs", lab.ServerIP, lab.NFSv3Path),
 			Note:   "Debian's `mkinitramfs -d CONFDIR` with `BOOT=nfs MODULES=netboot COMPRESS=zstd` (zstd -9), `overlay` in `modules` and a rootaufs-style nfs-bottom script (NFS moved to /ro, tmpfs at /rw, overlayfs at /aufs, /ro and /rw moved under it, /aufs moved to ${rootmnt}); klibc's nfsmount does NFSv2/v3 only, so nfsroot= names the export's real path (NFSv3)"},
@@ -236,9 +242,6 @@ func Run(ctx context.Context, o Options) (err error) {
 	p.Close()
 	rep.Notes = notes(rep)
 	rep.Elapsed = time.Since(start)
-	if labWait > 10*time.Second {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("The whole run includes %v spent waiting for another lab on this machine (/tmp/sidus-lab.lock).", labWait.Round(time.Second)))
-	}
 	md := rep.Markdown()
 	fmt.Fprintln(o.Log)
 	fmt.Fprint(o.Log, md)
@@ -256,14 +259,14 @@ func Run(ctx context.Context, o Options) (err error) {
 
 // boot boots v once and parses its console. wall is QEMU's start to the
 // root's init line, on the host clock.
-func boot(ctx context.Context, p *qemu.Process, lab *qemu.Lab, k *qemu.KernelInfo, v *Variant, o Options) (Boot, time.Duration, string, error) {
-	qo := qemu.Options{Kernel: k.Vmlinuz, Initrd: v.Initrd, Append: v.Append, CPU: v.CPU,
-		NoReboot: true, NetDevs: []qemu.NetDev{lab.NetDev(0)}}
+func boot(ctx context.Context, p *qemu.Process, lab *lab.Lab, k *kernel.Info, v *Variant, o Options) (Boot, time.Duration, string, error) {
+	qo := vm.Options{Kernel: k.Vmlinuz, Initrd: v.Initrd, Append: v.Append, CPU: v.CPU,
+		NoReboot: true, NetDevs: []vm.NetDev{lab.NetDev(0)}}
 	var out io.Writer = io.Discard
 	if o.Console {
 		out = o.Log
 	}
-	vm, err := qemu.StartProcess(p, lab, qo, out, nil)
+	vm, err := vm.StartProcess(p, lab, qo, out, nil)
 	if err != nil {
 		return Boot{}, 0, "", err
 	}
@@ -300,28 +303,23 @@ func notes(r *Report) []string {
 	return n
 }
 
+// aptPackages is what bench needs beyond the harness: the list `make
+// bench` installs.
+//
+//go:embed apt-packages.txt
+var aptPackages string
+
+// missing lists what bench and the harness need and this host lacks;
+// without dracut, dracut itself and its modules are not needed (lsinitrd,
+// which counts the modules of every image, still is).
 func missing(noDracut bool) []string {
-	tools := map[string]string{"mkinitramfs": "initramfs-tools", "unshare": "util-linux", "lsinitrd": "dracut-core"}
-	if !noDracut {
-		tools["dracut"] = "dracut-core"
-	}
-	var miss []string
-	for prog, pkg := range tools {
-		if _, err := exec.LookPath(prog); err != nil {
-			miss = append(miss, fmt.Sprintf("%s (apt package %s)", prog, pkg))
+	needs := qemu.ParseNeeds(aptPackages)
+	if noDracut {
+		for i, n := range needs {
+			needs[i].Uses = slices.DeleteFunc(slices.Clone(n.Uses), func(use string) bool { return strings.Contains(use, "dracut") })
 		}
 	}
-	if !noDracut {
-		if _, err := os.Stat("/usr/lib/dracut/modules.d/95nfs"); err != nil {
-			miss = append(miss, "dracut's nfs module (apt package dracut-network)")
-		}
-	}
-	if _, err := os.Stat("/usr/lib/klibc/bin/nfsmount"); err != nil {
-		if _, err := exec.LookPath("nfsmount"); err != nil {
-			miss = append(miss, "nfsmount (apt package klibc-utils)")
-		}
-	}
-	return append(miss, qemu.Missing()...)
+	return append(qemu.MissingOf(needs), qemu.Missing()...)
 }
 
 func machine() string {
@@ -379,16 +377,4 @@ func slug(s string) string {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "-")
-}
-
-func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("flock %s: %w", path, err)
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
