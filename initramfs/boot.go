@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/initramfs/kmod"
+	"github.com/sidus-go/sidus/iscsi"
 	"github.com/sidus-go/sidus/overlay"
 )
 
@@ -99,7 +100,12 @@ type booter struct {
 	h     Handover
 	iscsi ISCSIStage
 	log   *Logger
-	res   *Result
+	// For the agent's handover: when the lease came, the iSCSI session
+	// and its parameters (with the secrets).
+	acquired  time.Time
+	iscsiSess *iscsi.Session
+	iscsiP    iscsi.Params
+	res       *Result
 }
 
 func (b *booter) modules() error {
@@ -172,6 +178,7 @@ func (b *booter) network() error {
 		return err
 	}
 	b.res.Lease = lease
+	b.acquired = b.sys.Now()
 	if err := b.sys.MkdirAll("/run"); err == nil {
 		if err := b.sys.WriteFile("/run/net-"+dev+".conf", []byte(lease.NetConf()), 0o644); err != nil {
 			b.log.Printf("warning: write /run/net-%s.conf: %v", dev, err)
@@ -457,7 +464,8 @@ func (b *booter) handover() error {
 		b.log.Printf("VmHWM=%s kB", peakRSS(string(st)))
 	}
 	b.log.Printf("handing over to %s on %s after %.3fs", init, overlay.Default.Union, b.log.Elapsed().Seconds())
-	return b.h.SwitchRoot(overlay.Default.Union, init, b.cfg.InitArgs)
+	agent := b.prepareAgent()
+	return b.h.SwitchRoot(overlay.Default.Union, init, b.cfg.InitArgs, agent)
 }
 
 // peakRSS returns the VmHWM figure (kB) of a /proc/PID/status text.

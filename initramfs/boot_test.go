@@ -30,6 +30,7 @@ type fakeSys struct {
 	loadFail  map[string]bool
 	switched  string
 	initArgs  []string
+	agent     *AgentStart
 	now       time.Time
 }
 
@@ -60,6 +61,11 @@ func (f *fakeSys) Mount(src, dst, fs string, flags uintptr, data string) error {
 }
 func (f *fakeSys) MkdirAll(p string) error { return nil }
 func (f *fakeSys) Remove(p string) error   { delete(f.files, p); return nil }
+func (f *fakeSys) Symlink(target, link string) error {
+	f.rec("symlink %s %s", target, link)
+	f.files[link] = "-> " + target
+	return nil
+}
 func (f *fakeSys) ReadFile(p string) ([]byte, error) {
 	if s, ok := f.files[p]; ok {
 		return []byte(s), nil
@@ -116,8 +122,8 @@ func (f *fakeSys) Configure(n string, l *Lease) error {
 	f.rec("configure %s %s", n, l.IP)
 	return nil
 }
-func (f *fakeSys) SwitchRoot(root, init string, args []string) error {
-	f.switched, f.initArgs = root+" "+init, args
+func (f *fakeSys) SwitchRoot(root, init string, args []string, agent *AgentStart) error {
+	f.switched, f.initArgs, f.agent = root+" "+init, args, agent
 	f.rec("switch_root %s %s", root, init)
 	return errors.New("exec stopped by test")
 }

@@ -157,6 +157,7 @@ func (b *booter) attachISCSI() (string, error) {
 		}
 	}
 	b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
+	b.iscsiSess, b.iscsiP = sess, p
 	// The session, for the booted system and the agent (no secrets).
 	serr := b.sys.MkdirAll(StateDir)
 	if serr == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sidus-go/sidus/agent/handover"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ var ErrNoShell = errors.New("no rescue shell in this image (pack one with sidus-
 // apiMounts are carried into the new root.
 var apiMounts = []string{"/dev", "/proc", "/sys", "/run"}
 
-func (s *LinuxSystem) SwitchRoot(newRoot, init string, args []string) error {
+func (s *LinuxSystem) SwitchRoot(newRoot, init string, args []string, agent *AgentStart) error {
 	if _, err := resolveIn(newRoot, init); err != nil {
 		return fmt.Errorf("init=%s: %w; check that the NFS export holds a complete root filesystem, or set init= to an existing program", init, err)
 	}
@@ -51,6 +52,11 @@ func (s *LinuxSystem) SwitchRoot(newRoot, init string, args []string) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return err
+	}
+	if agent != nil {
+		if err := startAgent(agent); err != nil {
+			fmt.Fprintf(os.Stdout, "sidus: warning: %v; the node boots without it\n", err)
+		}
 	}
 	argv := append([]string{init}, args...)
 	return fmt.Errorf("exec %s: %w", init, unix.Exec(init, argv, handoverEnv(os.Environ())))
@@ -134,4 +140,31 @@ func (s *LinuxSystem) Shell(reason string) error {
 	cmd.Env = append(os.Environ(), "PS1=(sidus rescue) # ", "PATH=/bin:/sbin:/usr/bin:/usr/sbin")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	return cmd.Run()
+}
+
+// startAgent starts the node agent in the new root with its state on a
+// pipe (fd 3), in a session of its own; the root's init inherits it as a
+// child and reaps it.
+func startAgent(a *AgentStart) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("node agent: pipe: %w", err)
+	}
+	defer w.Close()
+	p, err := os.StartProcess(a.Path, []string{handover.ArgV0}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, r},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	r.Close()
+	if err != nil {
+		return fmt.Errorf("node agent %s: %w", a.Path, err)
+	}
+	// The state is far below a pipe's buffer: this does not block.
+	if _, err := w.Write(a.State); err != nil {
+		return fmt.Errorf("node agent: hand over: %w", err)
+	}
+	fmt.Fprintf(os.Stdout, "sidus: node agent started (pid %d)\n", p.Pid)
+	return p.Release()
 }

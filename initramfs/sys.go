@@ -22,6 +22,8 @@ type System interface {
 	// modaliases from DirFS("/sys").
 	DirFS(dir string) fs.FS
 	WriteFile(path string, data []byte, perm os.FileMode) error
+	// Symlink makes link point to target.
+	Symlink(target, link string) error
 	// Remove removes a file or empty directory; a missing one is no error.
 	Remove(path string) error
 	// LoadModule loads one .ko with finit_module(2). A module that is
@@ -66,7 +68,8 @@ type Handover interface {
 	// SwitchRoot moves /dev, /proc, /sys and /run into newRoot, deletes
 	// the initramfs, chroots and execs init with args. It returns only on
 	// error.
-	SwitchRoot(newRoot, init string, args []string) error
+	// If agent is not nil, it is started after the chroot, before the exec.
+	SwitchRoot(newRoot, init string, args []string, agent *AgentStart) error
 	// Shell runs the rescue shell on the console and returns when it
 	// exits. It returns ErrNoShell when the image has none.
 	Shell(reason string) error

@@ -40,6 +40,8 @@ func (s *LinuxSystem) Remove(path string) error {
 	return nil
 }
 
+func (s *LinuxSystem) Symlink(target, link string) error { return os.Symlink(target, link) }
+
 func (s *LinuxSystem) LoadModule(path string) error {
 	f, err := os.Open(path)
 	if err != nil {

@@ -10,6 +10,7 @@
 package handover
 
 import (
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +21,8 @@ const (
 	// FD is the agent's descriptor that carries the state (os/exec
 	// ExtraFiles[0]).
 	FD = 3
-	// AgentPath is where /init copies the agent binary out of the initramfs.
+	// AgentPath is the agent in the booted root: a link to Exitrd, the one
+	// copy /init makes of the binary out of the initramfs.
 	AgentPath = "/run/sidus/sidus-agent"
 	// ArgV0 is the agent's argv[0]. The leading '@' keeps systemd-shutdown
 	// from killing it with the other processes (systemd's "root storage
@@ -33,8 +35,8 @@ const (
 	// Unit is the runtime systemd unit that orders the agent's shutdown
 	// duties after every user of the network and the LUN.
 	Unit = "/run/systemd/system/sidus-agent.service"
-	// UnitWants enables Unit for this boot only.
-	UnitWants = "/run/systemd/system/sysinit.target.wants/sidus-agent.service"
+	// UnitWants enables Unit for this boot only (a drop-in, not a link).
+	UnitWants = "/run/systemd/system/sysinit.target.d/sidus-agent.conf"
 	// Status is the agent's status file (no secrets).
 	Status = "/run/sidus/agent.json"
 	// PIDFile holds the running agent's PID.
@@ -149,3 +151,12 @@ func Read(r io.Reader) (*State, error) {
 	}
 	return &s, nil
 }
+
+// UnitText is the runtime unit /init writes to Unit (see the file's
+// comments for the ordering).
+//
+//go:embed sidus-agent.service
+var UnitText string
+
+// UnitWantsText is the drop-in at UnitWants.
+const UnitWantsText = "# Written by SIDUS-Go's /init: start the node agent's unit with sysinit.\n[Unit]\nWants=sidus-agent.service\n"

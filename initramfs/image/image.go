@@ -55,6 +55,9 @@ type Options struct {
 	Shell string
 	// ISCSIConf, if set, is packed as layout.ISCSIConf, mode 0600.
 	ISCSIConf string
+	// Agent, if set, is the static sidus-agent binary, packed as
+	// layout.Agent: the init starts it at switch_root.
+	Agent string
 	// MTime is the modification time of every record (Unix seconds), e.g.
 	// SOURCE_DATE_EPOCH; 0 by default.
 	MTime int64
@@ -214,6 +217,13 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 				}
 			}
 		}
+	}
+	if o.Agent != "" {
+		ag, err := readStatic("agent", o.Agent)
+		if err != nil {
+			return nil, err
+		}
+		img.file(layout.Agent, 0o755, ag)
 	}
 	if o.ISCSIConf != "" {
 		data, err := os.ReadFile(o.ISCSIConf)

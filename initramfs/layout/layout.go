@@ -35,6 +35,9 @@ const (
 	FirmwareDir = "lib/firmware"
 	// Shell is the optional rescue shell (packer --shell), e.g. busybox.
 	Shell = "bin/sh"
+	// Agent is the optional node agent (packer --agent), which the init
+	// copies to the booted root's /run and starts at switch_root.
+	Agent = "bin/sidus-agent"
 	// ISCSIConf is the optional root-only iSCSI parameter file (packer
 	// --iscsi-conf), KEY=value lines in open-iscsi initramfs style.
 	ISCSIConf = "etc/iscsi.initramfs"

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package renew
+
+import "errors"
+
+func sethostname(string) error { return errors.New("sethostname: Linux only") }
