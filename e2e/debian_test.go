@@ -188,15 +188,18 @@ func TestDebianBoot(t *testing.T) {
 
 // Case 3: with systemd-networkd running (and a .network for every NIC in
 // the root) and a 2 minute DHCP lease, the node keeps its address and
-// reads files written on the server after boot for 5 minutes.
+// reads files written on the server after boot for 8 minutes, while its
+// agent renews the lease: once with the server up, then across 4 minutes
+// with the DHCP server down (the lease expires; the address stays), and
+// again when the server is back.
 func TestDebianNetworkdLease(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: this test runs a node for more than 5 minutes")
+		t.Skip("-short: this test runs a node for more than 8 minutes")
 	}
 	root := debSetup(t)
 	lab := debLab(t, root, 1, 2*time.Minute)
 	name := fmt.Sprintf("sidus-late-%d.txt", time.Now().UnixNano())
-	const watch = 300
+	const watch = 480
 	vm := debBoot(t, lab, 0, fmt.Sprintf("systemd.wants=systemd-networkd.service sidus.test.watch=%d sidus.test.file=%s sidus.test=poweroff", watch, name))
 	mu := expectReport(t, vm, 0)
 	if t.Failed() {
@@ -206,8 +209,12 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if u := deb1(lines, "unit systemd-networkd"); u != "active" {
 		t.Fatalf("systemd-networkd is %q, want active", u)
 	}
+	if u := deb1(lines, "unit sidus-agent"); u != "active" {
+		t.Errorf("the agent's unit is %q, want active", u)
+	}
 	t.Logf("networkd on eth0 after boot: %q", deb1(lines, "netif eth0"))
 	addr := deb1(lines, "addr")
+	ip := strings.Split(strings.Fields(addr+" x x")[1], "/")[0]
 
 	// A file the node has never seen, written on the server after boot.
 	content := "written-on-the-server " + name
@@ -215,6 +222,40 @@ func TestDebianNetworkdLease(t *testing.T) {
 	t.Cleanup(func() { os.Remove(p) })
 	if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+
+	// The agent renews at T1 (about 60 s after the init's ACK): the
+	// server's lease file shows the expiry moved forward.
+	expiry0 := leaseExpiry(t, lab, ip)
+	acks := func(log string) int {
+		b, _ := os.ReadFile(filepath.Join(lab.Dir, log+".log"))
+		return strings.Count(string(b), "DHCPACK(br0) "+ip)
+	}
+	deadline := time.Now().Add(150 * time.Second)
+	for acks("dnsmasq") < 2 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Second)
+	}
+	if n := acks("dnsmasq"); n < 2 {
+		t.Fatalf("dnsmasq sent %d DHCPACKs for %s in the first 150 s, want ≥ 2 (the init's and the agent's renewal)", n, ip)
+	}
+	if e := leaseExpiry(t, lab, ip); e <= expiry0 {
+		t.Errorf("the lease's expiry did not move forward after the renewal: %d, was %d", e, expiry0)
+	}
+
+	// The DHCP server goes away for 4 minutes: the 2 minute lease expires.
+	if err := lab.Kill(lab.Daemon("dnsmasq")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Minute)
+	if err := lab.StartDnsmasq("dnsmasq-back"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(100 * time.Second)
+	for acks("dnsmasq-back") < 1 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Second)
+	}
+	if acks("dnsmasq-back") < 1 {
+		t.Errorf("no DHCPACK for %s within 100 s of the server's return", ip)
 	}
 	if _, err := vm.Expect(`SIDUS-DEB: done uptime=`, (watch+120)*time.Second); err != nil {
 		return
@@ -246,8 +287,7 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if w := deb(lines, "watch"); len(w) == 0 || !strings.HasSuffix(lastWith(w, " ro "), content) {
 		t.Errorf("the node no longer reads /ro/%s at the end: %q", name, lastWith(w, " ro "))
 	}
-	// networkd must have left the boot NIC alone: only the init's DHCP
-	// reached the server, and networkd never configured eth0. sidus-init's
+	// networkd must have left the boot NIC alone: sidus-init's
 	// 10-sidus-eth0.network (Unmanaged=yes) sorts before the root's
 	// 90-dhcp.network; but with bookworm's systemd 252 the link stays
 	// "pending" (networkd waits for udev to mark it initialized), so the
@@ -261,17 +301,49 @@ func TestDebianNetworkdLease(t *testing.T) {
 			t.Errorf("networkd configured the boot NIC: %s", l)
 		}
 	}
-	acks := 0
-	if b, err := os.ReadFile(filepath.Join(lab.Dir, "dnsmasq.log")); err == nil {
-		acks = strings.Count(string(b), "DHCPACK")
+	// Every ACK the server sent was for the node's one address, and the
+	// agent tells what happened: bound again, with its renewals counted.
+	for _, log := range []string{"dnsmasq", "dnsmasq-back"} {
+		b, _ := os.ReadFile(filepath.Join(lab.Dir, log+".log"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if i := strings.Index(l, "DHCPACK(br0) "); i >= 0 && !strings.HasPrefix(l[i+len("DHCPACK(br0) "):], ip+" ") {
+				t.Errorf("%s: an ACK for another address: %s", log, l)
+			}
+		}
 	}
-	if acks != 1 {
-		t.Errorf("dnsmasq sent %d DHCPACKs, want 1 (the init's): something else ran DHCP on the boot NIC", acks)
+	if s := deb1(lines, "agent lease.state:"); s != "bound" {
+		t.Errorf("agent status: lease.state %q, want bound; status: %q", s, deb(lines, "agent"))
 	}
-	d := expectPoweroff(t, vm, 30*time.Second)
+	renewals, _ := strconv.Atoi(deb1(lines, "agent lease.renewals:"))
+	if renewals < 2 {
+		t.Errorf("agent status: %d renewals, want ≥ 2; status: %q", renewals, deb(lines, "agent"))
+	}
+	d := expectPoweroff(t, vm, 60*time.Second)
 	t.Logf("networkd's state of eth0 at the end: %s", nc)
-	t.Logf("multi-user at %s s; address %s kept to uptime %.0f s with a 120 s lease (dnsmasq sent %d DHCPACK); /ro/%s read in %d watches; poweroff %v",
-		mu, addr, up, acks, name, ros, d)
+	t.Logf("multi-user at %s s; address %s kept to uptime %.0f s with a 120 s lease and the DHCP server down 240 s; dnsmasq ACKs %d + %d after its return; agent: %d renewals; /ro/%s read in %d watches; poweroff %v",
+		mu, addr, up, acks("dnsmasq"), acks("dnsmasq-back"), renewals, name, ros, d)
+	for _, l := range deb(lines, "agent") {
+		t.Logf("agent status: %s", l)
+	}
+}
+
+// leaseExpiry reads the expiry (Unix seconds) of ip's lease from dnsmasq's
+// leases file.
+func leaseExpiry(t *testing.T, lab *lab.Lab, ip string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(lab.Dir, "dnsmasq.leases"))
+	if err != nil {
+		t.Fatalf("dnsmasq leases: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l) // expiry mac ip hostname client-id
+		if len(f) >= 3 && f[2] == ip {
+			e, _ := strconv.ParseInt(f[0], 10, 64)
+			return e
+		}
+	}
+	t.Fatalf("no lease for %s in dnsmasq.leases:\n%s", ip, b)
+	return 0
 }
 
 func lastWith(v []string, sub string) string {

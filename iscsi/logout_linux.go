@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,20 +65,22 @@ func (e env) logout(ctx context.Context, sid, cid uint32, logf func(string, ...a
 }
 
 func (e env) logoutSteps(ctx context.Context, sid, cid uint32, logf func(string, ...any)) error {
+	sys := Sysfs{Root: e.sys.Root}
+	state, serr := sys.SessionState(int(sid))
+	if serr == nil && state != SessionLoggedIn {
+		logf("iscsi: session %d is %s: closing it without a Logout Request", sid, state)
+	} else if k, err := e.connect(); err == nil {
+		e.sendLogout(ctx, k, sid, cid, logf)
+		closeKernel(k) // also ends a receive still waiting
+	}
+	// A second socket for the teardown: no receive of the logout can
+	// swallow its replies.
 	k, err := e.connect()
 	if err != nil {
 		return fmt.Errorf("iscsi: logout of session %d: %w", sid, err)
 	}
 	defer closeKernel(k)
 	defer context.AfterFunc(ctx, func() { closeKernel(k) })()
-	sys := Sysfs{Root: e.sys.Root}
-	state, serr := sys.SessionState(int(sid))
-	switch {
-	case serr == nil && state != SessionLoggedIn:
-		logf("iscsi: session %d is %s: closing it without a Logout Request", sid, state)
-	default:
-		e.sendLogout(ctx, k, sid, cid, logf)
-	}
 	var errs []error
 	if err := stopConnection(k, sid, cid, stopConnTerm); err != nil {
 		errs = append(errs, fmt.Errorf("stopping connection %d:%d: %w", sid, cid, err))
@@ -98,8 +101,10 @@ func (e env) logoutSteps(ctx context.Context, sid, cid uint32, logf func(string,
 	return nil
 }
 
-// sendLogout sends the Logout Request and waits, bounded, for the answer.
-// Failures are logged: the session is torn down either way.
+// sendLogout sends the Logout Request and waits, bounded, for the answer:
+// at most logoutResponseWait and half of what is left of ctx, so that the
+// teardown has time. Failures are logged: the session is torn down either
+// way.
 func (e env) sendLogout(ctx context.Context, k kernel, sid, cid uint32, logf func(string, ...any)) {
 	req := &PDU{}
 	req.BHS[0] = OpLogoutReq | opImmediate
@@ -111,32 +116,46 @@ func (e env) sendLogout(ctx context.Context, k kernel, sid, cid uint32, logf fun
 		return
 	}
 	wait := logoutResponseWait
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-		wait = time.Until(dl)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)/2 < wait {
+		wait = time.Until(dl) / 2
 	}
 	setReceiveTimeout(k, wait)
-	until := time.Now().Add(wait)
-	for time.Now().Before(until) && ctx.Err() == nil {
-		b, err := k.RecvPDU(sid, cid)
-		if err != nil {
-			if ctx.Err() == nil && time.Now().Before(until) && !isTimeout(err) {
-				logf("iscsi: session %d: waiting for the Logout Response: %v", sid, err)
+	got := make(chan string, 1)
+	go func() {
+		until := time.Now().Add(wait)
+		for time.Now().Before(until) {
+			b, err := k.RecvPDU(sid, cid)
+			if err != nil {
+				if !isTimeout(err) && time.Now().Before(until) {
+					got <- "error: " + err.Error()
+				}
+				return
 			}
-			break
+			p, err := ParsePDU(b)
+			if err != nil || p.Opcode() != OpLogoutRsp {
+				continue // an async message or a stray PDU
+			}
+			msg, ok := logoutResponses[p.BHS[2]]
+			if !ok {
+				msg = fmt.Sprintf("response %d", p.BHS[2])
+			}
+			got <- msg
+			return
 		}
-		p, err := ParsePDU(b)
-		if err != nil || p.Opcode() != OpLogoutRsp {
-			continue // an async message or a stray PDU
-		}
-		code := p.BHS[2]
-		msg, ok := logoutResponses[code]
-		if !ok {
-			msg = "unknown response"
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case msg := <-got:
+		if rest, ok := strings.CutPrefix(msg, "error: "); ok {
+			logf("iscsi: session %d: waiting for the Logout Response: %s; closing the session anyway", sid, rest)
+			return
 		}
 		logf("iscsi: session %d: logged out of the target (%s)", sid, msg)
-		return
+	case <-t.C:
+		logf("iscsi: session %d: no Logout Response within %s; closing the session anyway", sid, wait.Round(time.Millisecond))
+	case <-ctx.Done():
 	}
-	logf("iscsi: session %d: no Logout Response within %s; closing the session anyway", sid, wait.Round(time.Millisecond))
 }
 
 func isTimeout(err error) bool {

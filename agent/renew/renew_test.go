@@ -493,7 +493,9 @@ func TestJitterBounds(t *testing.T) {
 	b.Lease.MAC = net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x57}
 	a.defaults()
 	b.defaults()
-	if a.xid() == b.xid() && a.xid() == b.xid() {
+	a1, b1 := a.xid(), b.xid()
+	a2, b2 := a.xid(), b.xid()
+	if a1 == b1 && a2 == b2 {
 		t.Error("two MACs, same random sequence")
 	}
 }

@@ -101,17 +101,27 @@ func Init(dir string) (string, error) {
 	return once("init:"+dir, func() (string, error) { return GoBuild(dir, "sidus-init", "./cmd/sidus-init") })
 }
 
+// Agent builds ./cmd/sidus-agent into dir/sidus-agent, once per process
+// and dir.
+func Agent(dir string) (string, error) {
+	return once("agent:"+dir, func() (string, error) { return GoBuild(dir, "sidus-agent", "./cmd/sidus-agent") })
+}
+
 // InitrdOptions are the arguments of sidus-mkinitramfs.
 type InitrdOptions struct {
 	Dir       string       // where the packer, the init and the image go (required)
 	Kernel    *kernel.Info // nil: kernel.Default()
 	Init      string       // the Go init; "": Init(Dir)
 	Shell     string       // --shell, e.g. /bin/busybox; "": none
+	Agent     string       // --agent; "": Agent(Dir); NoAgent: none
 	ISCSIConf string       // --iscsi-conf file; "": none
 	Modules   []string     // extra -m modules
 	Compress  string       // -c, default zstd
 	Out       string       // -o, default Dir/initrd.img-Sidus
 }
+
+// NoAgent as InitrdOptions.Agent packs no node agent.
+const NoAgent = "-"
 
 // Argv returns the sidus-mkinitramfs arguments for o (without the program).
 func (o InitrdOptions) Argv(k *kernel.Info) []string {
@@ -122,6 +132,9 @@ func (o InitrdOptions) Argv(k *kernel.Info) []string {
 	argv := []string{"-b", k.BaseDir, "-c", c, "--init", o.Init}
 	if o.Shell != "" {
 		argv = append(argv, "--shell", o.Shell)
+	}
+	if o.Agent != "" && o.Agent != NoAgent {
+		argv = append(argv, "--agent", o.Agent)
 	}
 	if o.ISCSIConf != "" {
 		argv = append(argv, "--iscsi-conf", o.ISCSIConf)
@@ -151,6 +164,13 @@ func Initrd(o InitrdOptions) (string, error) {
 			return "", err
 		}
 		o.Init = init
+	}
+	if o.Agent == "" {
+		agent, err := Agent(o.Dir)
+		if err != nil {
+			return "", err
+		}
+		o.Agent = agent
 	}
 	if o.Out == "" {
 		o.Out = filepath.Join(o.Dir, "initrd.img-Sidus")

@@ -461,8 +461,40 @@ func (l *Lab) DnsmasqArgs() []string {
 	return append(a, o.DnsmasqArgs...)
 }
 
-func (l *Lab) startDnsmasq() error {
-	d, err := l.Run("dnsmasq", append([]string{"dnsmasq"}, l.DnsmasqArgs()...)...)
+// Daemon returns the last daemon started under name, or nil.
+func (l *Lab) Daemon(name string) *Daemon {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.daemons) - 1; i >= 0; i-- {
+		if l.daemons[i].Name == name {
+			return l.daemons[i]
+		}
+	}
+	return nil
+}
+
+// Kill ends d with SIGKILL, as a crash would, and waits for it.
+func (l *Lab) Kill(d *Daemon) error {
+	if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", d.Name, d.PID(), err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s (pid %d) still runs 10 s after SIGKILL", d.Name, d.PID())
+	}
+	l.t.Logf("lab %s: killed %s (pid %d)", l.NS, d.Name, d.PID())
+	return nil
+}
+
+// StartDnsmasq starts dnsmasq again (after Kill), with the same leases
+// file; its output goes to Dir/name.log.
+func (l *Lab) StartDnsmasq(name string) error { return l.runDnsmasq(name) }
+
+func (l *Lab) startDnsmasq() error { return l.runDnsmasq("dnsmasq") }
+
+func (l *Lab) runDnsmasq(name string) error {
+	d, err := l.Run(name, append([]string{"dnsmasq"}, l.DnsmasqArgs()...)...)
 	if err != nil {
 		return err
 	}
