@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"bytes"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -19,6 +20,12 @@ import (
 type AgentStart struct {
 	Path  string
 	State []byte
+}
+
+// hasAgent reports whether the image packs the node agent.
+func (b *booter) hasAgent() bool {
+	_, err := fs.Stat(b.sys.DirFS("/"), layout.Agent)
+	return err == nil
 }
 
 // prepareAgent copies the agent out of the image into /run (which moves

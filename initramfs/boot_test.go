@@ -89,7 +89,7 @@ func (f *fakeSys) LoadModule(p string) error {
 func (f *fakeSys) DirFS(dir string) fs.FS {
 	m := fstest.MapFS{}
 	for p, data := range f.files {
-		if rel, ok := strings.CutPrefix(p, dir+"/"); ok {
+		if rel, ok := strings.CutPrefix(p, strings.TrimSuffix(dir, "/")+"/"); ok {
 			m[rel] = &fstest.MapFile{Data: []byte(data)}
 		}
 	}

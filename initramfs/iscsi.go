@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,10 @@ type ISCSIStage struct {
 	// FormatExt4 formats the whole of dev as ext4 (sidus.format=empty). It
 	// fails with format.ErrNotEmpty on a device that holds data.
 	FormatExt4 func(dev, label string, uuid [16]byte) error
+	// SetRecovery sets how long the kernel keeps the session's I/O queued
+	// after a connection failure (seconds; -1: forever). Nil leaves the
+	// login's default (120 s).
+	SetRecovery func(sid, cid, seconds int) error
 }
 
 // DefaultISCSI is the real iSCSI stage: the kernel initiator and the
@@ -58,6 +63,9 @@ func DefaultISCSI() ISCSIStage {
 			return t, err
 		},
 		FormatExt4: func(dev, label string, uuid [16]byte) error { return format.Ext4(dev, 0, label, uuid) },
+		SetRecovery: func(sid, cid, seconds int) error {
+			return iscsi.SetRecoveryTimeout(uint32(sid), uint32(cid), seconds)
+		},
 	}
 }
 
@@ -158,6 +166,18 @@ func (b *booter) attachISCSI() (string, error) {
 	}
 	b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
 	b.iscsiSess, b.iscsiP = sess, p
+	// With the agent to reconnect, the kernel keeps I/O queued through an
+	// outage (sidus.iscsi.recovery=, default forever) instead of failing it
+	// after 120 s.
+	if st.SetRecovery != nil && b.hasAgent() {
+		secs := -1
+		if v, err := strconv.Atoi(b.cfg.Sidus["iscsi.recovery"]); err == nil && v > 0 {
+			secs = v
+		}
+		if err := st.SetRecovery(sess.SID, sess.CID, secs); err != nil {
+			b.log.Printf("warning: iSCSI recovery timeout: %v", err)
+		}
+	}
 	// The session, for the booted system and the agent (no secrets).
 	serr := b.sys.MkdirAll(StateDir)
 	if serr == nil {

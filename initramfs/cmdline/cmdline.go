@@ -353,6 +353,13 @@ func (c *Config) parseSidus(key, v string) error {
 	if name == "test" || strings.HasPrefix(name, "test.") {
 		return nil // sidus.test*: reserved for the booted root (the test harness's root reads them)
 	}
+	if name == "iscsi.recovery" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return &ParamError{Param: key, Value: v, Expected: key + "=SECONDS (a whole number of seconds; 0: keep I/O queued for as long as the agent reconnects)"}
+		}
+		c.Sidus[name] = v
+		return nil
+	}
 	for _, o := range sidusOptions {
 		if o.key != name {
 			continue

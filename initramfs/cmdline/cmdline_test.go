@@ -417,3 +417,17 @@ func TestPanicTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestSidusISCSIRecovery(t *testing.T) {
+	c, err := Parse("aufs=iscsi sidus.iscsi.recovery=300", nil, nil)
+	if err != nil || c.Sidus["iscsi.recovery"] != "300" {
+		t.Fatalf("Parse: %v, %v", c, err)
+	}
+	for _, bad := range []string{"sidus.iscsi.recovery=-1", "sidus.iscsi.recovery=soon", "sidus.iscsi.recovery="} {
+		_, err := Parse(bad, nil, nil)
+		var pe *ParamError
+		if !errors.As(err, &pe) || pe.Param != "sidus.iscsi.recovery" {
+			t.Errorf("Parse(%q) = %v, want a ParamError naming sidus.iscsi.recovery", bad, err)
+		}
+	}
+}
