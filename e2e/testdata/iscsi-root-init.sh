@@ -39,6 +39,44 @@ for a in $(echo "$act" | tr , ' '); do
 	checkcut)
 		say "checkcut $(cat /data/powercut 2>/dev/null || echo '<missing>')"
 		;;
+	writeload)
+		# Numbered files, each fsync'ed, without pause, for
+		# sidus.test.load=SECONDS (default 60).
+		secs=60
+		for w in $(cat /proc/cmdline); do
+			case "$w" in sidus.test.load=*) secs="${w#sidus.test.load=}" ;; esac
+		done
+		rm -rf /data/load
+		mkdir -p /data/load
+		sync
+		read -r t0 _ </proc/uptime
+		t0=${t0%.*}
+		end=$((t0 + secs))
+		i=0 errs=0 now=$t0
+		say "writeload start uptime=$t0"
+		while [ "$now" -lt "$end" ]; do
+			if echo "load-$i" | dd of=/data/load/w$i conv=fsync 2>/dev/null; then
+				i=$((i+1))
+			else
+				errs=$((errs+1))
+				say "writeload error at $i"
+			fi
+			read -r now _ </proc/uptime
+			now=${now%.*}
+			[ $((i % 20)) -eq 0 ] && say "writeload wrote=$i uptime=$now"
+		done
+		sync
+		say "writeload done files=$i errors=$errs"
+		;;
+	checkload)
+		n=$(ls /data/load 2>/dev/null | grep -c '^w')
+		ok=0 bad=0 i=0
+		while [ $i -lt "$n" ]; do
+			if [ "$(cat /data/load/w$i 2>/dev/null)" = "load-$i" ]; then ok=$((ok+1)); else bad=$((bad+1)); fi
+			i=$((i+1))
+		done
+		say "checkload files=$n ok=$ok bad=$bad"
+		;;
 	esac
 done
 say "mounts $(grep -E ' /(rw|ro)? ' /proc/mounts | tr '\n' ';')"

@@ -23,6 +23,10 @@ func (l *Lab) startTgtd() error {
 	})
 }
 
+// StartTgtd starts tgtd again (after Kill); the targets must be added
+// again, as after a real restart of a target without its config.
+func (l *Lab) StartTgtd() error { return l.startTgtd() }
+
 // Tgtadm runs tgtadm --lld iscsi ARGS... in the lab (tgtd must run).
 func (l *Lab) Tgtadm(args ...string) error {
 	_, err := l.Exec(l.ctx, append([]string{"tgtadm", "--lld", "iscsi"}, args...)...)
