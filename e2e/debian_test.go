@@ -214,7 +214,7 @@ func TestDebianNetworkdLease(t *testing.T) {
 	}
 	t.Logf("networkd on eth0 after boot: %q", deb1(lines, "netif eth0"))
 	addr := deb1(lines, "addr")
-	ip := strings.Split(strings.Fields(addr+" x x")[1], "/")[0]
+	ip := strings.Split(strings.Fields(addr + " x x")[1], "/")[0]
 
 	// A file the node has never seen, written on the server after boot.
 	content := "written-on-the-server " + name

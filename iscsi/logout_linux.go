@@ -108,7 +108,7 @@ func (e env) logoutSteps(ctx context.Context, sid, cid uint32, logf func(string,
 func (e env) sendLogout(ctx context.Context, k kernel, sid, cid uint32, logf func(string, ...any)) {
 	req := &PDU{}
 	req.BHS[0] = OpLogoutReq | opImmediate
-	req.BHS[1] = flagTransit | 0 // reason 0: close the session
+	req.BHS[1] = flagTransit // F, reason code 0: close the session
 	// ITT 0 (not the reserved 0xffffffff): the kernel assigns one; CID is
 	// reserved for reason 0; CmdSN and ExpStatSN are the kernel's.
 	if err := (nlTransport{k, sid, cid}).SendPDU(req); err != nil {

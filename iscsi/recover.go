@@ -44,7 +44,10 @@ type ReloginOptions struct {
 	Portal     string // host:port to connect to
 	TargetName string
 	Initiator  string
-	ISID       [6]byte
+	// PortalGroup is ISCSI_TARGET_GROUP (LoginOptions.PortalGroup): the
+	// target portal group tag the login must report; "": any.
+	PortalGroup string
+	ISID        [6]byte
 	// TSIH is the session's TSIH for a connection reinstatement; 0 asks
 	// the target for a session reinstatement (RFC 7143 6.3.5: same ISID,
 	// TSIH 0), which is what open-iscsi always does.

@@ -222,7 +222,7 @@ func (e env) relogin(ctx context.Context, o ReloginOptions) (_ *ReloginResult, e
 	}
 	exp, _ := Sysfs{Root: e.sys.Root}.ExpStatSN(int(sid), int(cid)) // iscsid uses 0 when unreadable too
 	lr, err := LoginOver(&expStatSNTransport{Transport: nlTransport{k, sid, cid}, exp: exp}, LoginOptions{
-		Initiator: o.Initiator, TargetName: o.TargetName, Portal: o.Portal,
+		Initiator: o.Initiator, TargetName: o.TargetName, Portal: o.Portal, PortalGroup: o.PortalGroup,
 		ISID: o.ISID, TSIH: o.TSIH, CID: uint16(cid),
 		Username: o.Username, Password: o.Password,
 		InUsername: o.InUsername, InPassword: o.InPassword,
@@ -231,11 +231,7 @@ func (e env) relogin(ctx context.Context, o ReloginOptions) (_ *ReloginResult, e
 	if err != nil {
 		return nil, wrap(err)
 	}
-	tmo := ""
-	if o.RecoveryTimeout != 0 {
-		tmo = strconv.Itoa(o.RecoveryTimeout)
-	}
-	for _, pp := range kernelParams(o.TargetName, o.Initiator, o.Portal, lr, tmo) {
+	for _, pp := range kernelParams(o.TargetName, o.Initiator, o.Portal, lr, "") { // recovery timeout: set above
 		if err := k.SetParam(sid, cid, pp.p, pp.v); err != nil {
 			if pp.optional {
 				logf("iscsi: session %d: setting kernel parameter %v: %v (ignored)", sid, pp.p, err)

@@ -21,6 +21,12 @@ type Session struct {
 	Host      int      // /sys/class/scsi_host/host<Host>
 	Devices   []string // /dev paths: disks, each followed by its partitions
 	Auth      string   // "None", "CHAP" or "CHAP (mutual)"
+	// For session recovery (agent/iscsirecover): the connection id
+	// (/sys/class/iscsi_connection/connection<SID>:<CID>), the ISID
+	// (ISIDForSID) and the TSIH the target assigned at login.
+	CID  int
+	ISID [6]byte
+	TSIH uint16
 }
 
 // StateFile is the name WriteState writes in its directory.

@@ -243,7 +243,7 @@ func (e env) kernelSession(ctx context.Context, k kernel, addr, target string, p
 	logf("iscsi: logging in to %s at %s as %s (session %d, host %d)", target, addr, p.Initiator, sid, host)
 	res, err := LoginOver(nlTransport{k, sid, cid}, LoginOptions{
 		Initiator: p.Initiator, TargetName: target, Portal: addr, PortalGroup: p.Group,
-		ISID:     [6]byte{0x00, 0x02, 0x3d, 0x00, byte(sid >> 8), byte(sid)},
+		ISID:     ISIDForSID(sid),
 		CID:      uint16(cid),
 		Username: p.Username, Password: p.Password,
 		InUsername: p.InUsername, InPassword: p.InPassword,
@@ -306,7 +306,8 @@ func (e env) kernelSession(ctx context.Context, k kernel, addr, target string, p
 	keepAlive = append(keepAlive, conn, file)
 	keepMu.Unlock()
 	logf("iscsi: session %d: %s", sid, strings.Join(devs, " "))
-	return &Session{Target: target, Portal: addr, Initiator: p.Initiator, SID: int(sid), Host: int(host), Devices: devs, Auth: res.Auth}, nil
+	return &Session{Target: target, Portal: addr, Initiator: p.Initiator, SID: int(sid), Host: int(host), Devices: devs, Auth: res.Auth,
+		CID: int(cid), ISID: ISIDForSID(sid), TSIH: res.TSIH}, nil
 }
 
 // socketFD returns a descriptor of conn's socket for BindConnection.
