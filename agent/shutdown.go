@@ -49,7 +49,14 @@ func (s *Shutdown) Run() error {
 	if err != nil {
 		s.Logf("shutdown: %v; rebooting without unmounting", err)
 	}
-	under := Under(ParseMountinfo(info), OldRoot)
+	// The API mounts stay: systemd-shutdown bound them into the exitrd,
+	// which runs from /oldroot/run/initramfs; reboot(2) drops them.
+	var under []Mount
+	for _, m := range Under(ParseMountinfo(info), OldRoot) {
+		if !isAPIMount(m.Point) {
+			under = append(under, m)
+		}
+	}
 	for _, m := range under {
 		if diskFS[m.FSType] {
 			if err := s.Remount(m.Point); err != nil {
@@ -74,6 +81,15 @@ func (s *Shutdown) Run() error {
 	}
 	s.Logf("shutdown: done in %.2fs, %s", s.Now().Sub(t0).Seconds(), s.Verb)
 	return s.Reboot(s.Verb)
+}
+
+func isAPIMount(p string) bool {
+	for _, d := range []string{"/dev", "/proc", "/sys", "/run"} {
+		if r := OldRoot + d; p == r || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // ParsePID reads a PID file's text.

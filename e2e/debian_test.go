@@ -196,6 +196,9 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: this test runs a node for more than 8 minutes")
 	}
+	// Its node is idle most of the time: it runs beside TestISCSI, in a
+	// lab of its own.
+	t.Parallel()
 	root := debSetup(t)
 	lab := debLab(t, root, 1, 2*time.Minute)
 	name := fmt.Sprintf("sidus-late-%d.txt", time.Now().UnixNano())

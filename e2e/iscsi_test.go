@@ -201,6 +201,7 @@ func noSecrets(t *testing.T, vm *vm.VM, images []string, secrets ...string) {
 }
 
 func TestISCSI(t *testing.T) {
+	t.Parallel() // beside TestDebianNetworkdLease, whose node idles
 	e := iscsiSetup(t)
 	root := iscsiRoot(t, e)
 	dir := t.TempDir()
