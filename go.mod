@@ -1,6 +1,6 @@
 module github.com/sidus-go/sidus
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/diskfs/go-diskfs v1.9.4
