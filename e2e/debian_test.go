@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
+	"github.com/sidus-go/sidus/qemu/disk"
 	"github.com/sidus-go/sidus/qemu/lab"
 	"github.com/sidus-go/sidus/qemu/pxe"
 	"github.com/sidus-go/sidus/qemu/roots"
@@ -405,5 +407,62 @@ func TestDebianTwoNodes(t *testing.T) {
 		if d := expectPoweroff(t, vm, 60*time.Second); d > 0 {
 			t.Logf("node %d: poweroff took %v", i, d)
 		}
+	}
+}
+
+// After boot, case 5: a Debian node with its writable layer on an iSCSI
+// LUN powers off, then reboots, with no hang; each time the agent's exitrd
+// unmounts the old root before it logs out, so tgtd keeps no session and
+// the ext4 on the LUN needs no journal recovery.
+func TestDebianISCSIShutdown(t *testing.T) {
+	root := debSetup(t)
+	o := lab.Options{RootDir: root, RootPath: lab.NFSPseudo, Taps: 1, Tgtd: true,
+		DNS: []string{lab.DefaultServerIP}, Domain: "sidus.test",
+		Hosts: []lab.DHCPHost{{MAC: lab.MAC(0), IP: debIP(0), Hostname: "deb-node0"}}}
+	l := lab.Start(t, o)
+	img := filepath.Join(t.TempDir(), "deb-node0.img")
+	if err := disk.MakeExt4(img, lunMB, rwLabel); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AddISCSITarget(lab.ISCSITarget{TID: 1, Name: iqnPrefix + debIP(0), Image: img}); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"poweroff", "reboot"} {
+		vm := bootNode(t, l, 0, pxe.SerialConsole(cmdline.SeedISCSI)+" sidus.test="+verb, func(o *vm.Options) { o.Memory = "1G" })
+		expectReport(t, vm, 0)
+		if t.Failed() {
+			return
+		}
+		lines := vm.Lines()
+		if m := deb1(lines, "mount /rw"); !strings.HasPrefix(m, "ext4 rw") {
+			t.Errorf("%s: /rw is %q, want the LUN's ext4", verb, m)
+		}
+		if regexpMatchAny(lines, `EXT4-fs \(sd[a-z]+\): recovery complete`) {
+			t.Errorf("%s: the LUN's journal was replayed at boot: the previous shutdown was not clean", verb)
+		}
+		if _, err := vm.Expect(`SIDUS-DEB: `+verb+` uptime=`, 3*time.Minute); err != nil {
+			return
+		}
+		lines = vm.Lines()
+		if s := deb1(lines, "agent iscsi.state:"); s != "logged_in" {
+			t.Errorf("%s: agent status iscsi.state %q, want logged_in; status: %q", verb, s, deb(lines, "agent"))
+		}
+		start := time.Now()
+		if err := vm.Wait(90 * time.Second); err != nil {
+			t.Errorf("systemctl %s hangs: %v\n%s", verb, err, vm.Tail(40))
+			return
+		}
+		d := time.Since(start).Round(100 * time.Millisecond)
+		if !matchLine(vm, `sidus: agent: shutdown: done in`) {
+			t.Errorf("%s: the agent's exitrd did not run:\n%s", verb, vm.Tail(30))
+		}
+		if out, err := l.ShowISCSITargets(); err != nil || strings.Contains(out, "I_T nexus:") {
+			t.Errorf("%s: tgtd still has a session (err %v):\n%s", verb, err, out)
+		}
+		out, err := exec.Command("dumpe2fs", "-h", img).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "needs_recovery") || !strings.Contains(string(out), "Filesystem state:         clean") {
+			t.Errorf("%s: the LUN's ext4 is not clean (err %v):\n%s", verb, err, out)
+		}
+		t.Logf("systemctl %s: QEMU gone %v after the command; no session left on tgtd; ext4 clean", verb, d)
 	}
 }

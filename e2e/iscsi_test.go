@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ const (
 //	writeload  write /data/load/wN, each fsync'ed, for sidus.test.load=SECONDS:
 //	           "writeload wrote=N uptime=S" every 20, "writeload done files=N errors=E"
 //	checkload  "checkload files=N ok=N bad=M"
+//	agentstatus  sidus-agent status, a line each: "agent KEY: VALUE"
 //
 // and, for every boot, the iSCSI session seen from the root (sysfs state).
 //
@@ -359,6 +361,80 @@ func TestISCSI(t *testing.T) {
 		expectISCSIRoot(t, vm, n, false, `SIDUS-ITEST: checkload files=`+files+` ok=`+files+` bad=0`)
 	}
 	t.Run("target-restart", func(t *testing.T) { restart(t, seed, "") })
+
+	// After boot, cases 2 and 3 on one node: its tap is down for 30 s
+	// under the write load, then the first portal of ISCSI_TARGET_IP goes
+	// away for good (tgtd comes back on the second address only); the
+	// session recovers both times and moves to the second portal, with no
+	// I/O error, and the agent's status says so.
+	t.Run("blip-and-failover", func(t *testing.T) {
+		const second = "192.168.77.3"
+		ctx := context.Background()
+		if _, err := lab.Exec(ctx, "ip", "addr", "add", second+"/24", "dev", "br0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.Tgtadm("--op", "new", "--mode", "portal", "--param", "portal="+second+":3260"); err != nil {
+			t.Fatal(err)
+		}
+		readd := func() {
+			for i, tg := range targets {
+				tg.TID = i + 1
+				if err := lab.AddISCSITarget(tg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		defer func() { // the other cases use the first portal
+			_ = lab.Kill(lab.Daemon("tgtd"))
+			if err := lab.StartTgtd(); err != nil {
+				t.Fatal(err)
+			}
+			readd()
+		}()
+		vm := iscsiBoot(t, e, lab, seed, "", report, "ISCSI_TARGET_IP="+lab.ServerIP+","+second,
+			"sidus.test.iscsi=writeload,agentstatus", "sidus.test.load=150")
+		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: node agent started`, `SIDUS-ITEST: writeload wrote=40 `); err != nil {
+			return
+		}
+		if _, err := lab.Exec(ctx, "ip", "link", "set", lab.Tap(0), "down"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Second)
+		if _, err := lab.Exec(ctx, "ip", "link", "set", lab.Tap(0), "up"); err != nil {
+			t.Fatal(err)
+		}
+		up := time.Now()
+		if _, err := vm.Expect(`SIDUS-ITEST: writeload wrote=`, 120*time.Second); err != nil {
+			t.Errorf("no write completed within 120 s of the link's return")
+			return
+		}
+		t.Logf("link down 30 s: writes completing again %v after it came back", time.Since(up).Round(100*time.Millisecond))
+		if err := lab.Kill(lab.Daemon("tgtd")); err != nil {
+			t.Fatal(err)
+		}
+		if err := lab.StartTgtdAt(second + ":3260"); err != nil {
+			t.Fatal(err)
+		}
+		readd()
+		back := time.Now()
+		if _, err := vm.Expect(`sidus: agent: iscsi: .*logged in again at `+regexp.QuoteMeta(second)+`:3260`, 150*time.Second); err != nil {
+			t.Errorf("the session did not move to the second portal")
+			return
+		}
+		t.Logf("first portal gone: logged in at the second %v later", time.Since(back).Round(100*time.Millisecond))
+		m, err := vm.ExpectAll(200*time.Second, `SIDUS-ITEST: writeload done files=(\d+) errors=(\d+)`, `SIDUS-ITEST: agent iscsi.state: (\S+)`, `SIDUS-ROOT: done`)
+		if err != nil {
+			return
+		}
+		if m[0][2] != "0" || matchLine(vm, `SIDUS-ITEST: writeload error`) || matchLine(vm, `I/O error`) {
+			t.Errorf("writes failed: %s errors", m[0][2])
+		}
+		if m[1][1] != "logged_in" || !matchLine(vm, `SIDUS-ITEST: agent iscsi.portal: `+regexp.QuoteMeta(second)+`:3260`) {
+			t.Errorf("agent status: state %q; want logged_in at %s:3260", m[1][1], second)
+		}
+		_ = vm.Wait(60 * time.Second)
+		t.Logf("%s files written through the blip and the failover, 0 errors", m[0][1])
+	})
 	t.Run("target-restart-mutual", func(t *testing.T) {
 		restart(t, chap2, iscsiInitrd(t, e, "mutual-restart", "ISCSI_USERNAME="+user2+"\nISCSI_PASSWORD="+pass2+
 			"\nISCSI_IN_USERNAME="+outU+"\nISCSI_IN_PASSWORD="+outP+"\n"))

@@ -68,6 +68,13 @@ for a in $(echo "$act" | tr , ' '); do
 		sync
 		say "writeload done files=$i errors=$errs"
 		;;
+	agentstatus)
+		if [ -x /run/sidus/sidus-agent ]; then
+			/run/sidus/sidus-agent status 2>&1 | while read -r l; do say "agent $l"; done
+		else
+			say "agent none"
+		fi
+		;;
 	checkload)
 		n=$(ls /data/load 2>/dev/null | grep -c '^w')
 		ok=0 bad=0 i=0

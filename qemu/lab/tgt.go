@@ -12,8 +12,10 @@ func (l *Lab) TgtdPortal() string { return l.ServerIP + ":3260" }
 
 // startTgtd starts tgtd in the lab: its control socket is in the lab's
 // private /var/run/tgtd, where the lab's tgtadm finds it.
-func (l *Lab) startTgtd() error {
-	d, err := l.Run("tgtd", "tgtd", "-f", "--iscsi", "portal="+l.TgtdPortal())
+func (l *Lab) startTgtd() error { return l.runTgtd(l.TgtdPortal()) }
+
+func (l *Lab) runTgtd(portal string) error {
+	d, err := l.Run("tgtd", "tgtd", "-f", "--iscsi", "portal="+portal)
 	if err != nil {
 		return err
 	}
@@ -26,6 +28,10 @@ func (l *Lab) startTgtd() error {
 // StartTgtd starts tgtd again (after Kill); the targets must be added
 // again, as after a real restart of a target without its config.
 func (l *Lab) StartTgtd() error { return l.startTgtd() }
+
+// StartTgtdAt starts tgtd (after Kill) listening on portal (IP:PORT) only,
+// e.g. a second address of the server, for a portal failover.
+func (l *Lab) StartTgtdAt(portal string) error { return l.runTgtd(portal) }
 
 // Tgtadm runs tgtadm --lld iscsi ARGS... in the lab (tgtd must run).
 func (l *Lab) Tgtadm(args ...string) error {
