@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
+	"github.com/sidus-go/sidus/netconf"
 )
 
 // fakeSys records every side effect of Boot and keeps its files in memory.
@@ -41,8 +42,8 @@ func newFake() *fakeSys {
 			"/proc/filesystems":       "nodev\ttmpfs\nnodev\tnfs\nnodev\toverlay\n",
 		},
 		links: []Link{{Name: "eth0", MAC: "52:54:00:12:34:56", Carrier: true}},
-		lease: &Lease{Device: "eth0", Proto: "dhcp", IP: net.IPv4(10, 0, 0, 5).To4(), Netmask: net.CIDRMask(24, 32),
-			ServerID: net.IPv4(10, 0, 0, 1).To4(), NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus"},
+		lease: &Lease{Config: netconf.Config{Device: "eth0", IP: net.IPv4(10, 0, 0, 5).To4(), Netmask: net.CIDRMask(24, 32),
+			ServerID: net.IPv4(10, 0, 0, 1).To4()}, Proto: "dhcp", NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus"},
 		mountFail: map[string]int{},
 		loadFail:  map[string]bool{},
 		now:       time.Date(2013, 11, 1, 0, 0, 0, 0, time.UTC),

@@ -5,41 +5,15 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/iana"
+	"github.com/sidus-go/sidus/netconf"
 )
 
-// dhcpRequested is what we ask the server for.
-var dhcpRequested = []dhcpv4.OptionCode{
-	dhcpv4.OptionSubnetMask,
-	dhcpv4.OptionRouter,
-	dhcpv4.OptionDomainNameServer,
-	dhcpv4.OptionHostName,
-	dhcpv4.OptionDomainName,
-	dhcpv4.OptionRootPath,
-	dhcpv4.OptionIPAddressLeaseTime,
-}
-
-// newDHCPMessage builds a BOOTREQUEST without dhcpv4.New, which reads
-// crypto/rand for the transaction ID and blocks on early-boot entropy when
-// the CPU has no RDRAND. The caller supplies xid from a non-blocking source.
+// newDHCPMessage builds a broadcast BOOTREQUEST (netconf.Message) that
+// sends hostname.
 func newDHCPMessage(typ dhcpv4.MessageType, mac net.HardwareAddr, xid uint32, hostname string) *dhcpv4.DHCPv4 {
-	m := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootRequest,
-		HWType:        iana.HWTypeEthernet,
-		ClientHWAddr:  mac,
-		TransactionID: dhcpv4.TransactionID{byte(xid >> 24), byte(xid >> 16), byte(xid >> 8), byte(xid)},
-		ClientIPAddr:  net.IPv4zero,
-		YourIPAddr:    net.IPv4zero,
-		ServerIPAddr:  net.IPv4zero,
-		GatewayIPAddr: net.IPv4zero,
-		Options:       make(dhcpv4.Options),
-	}
+	m := netconf.Message(typ, mac, xid)
 	// Ask for a broadcast reply: we have no address yet.
 	m.SetBroadcast()
-	m.UpdateOption(dhcpv4.OptMessageType(typ))
-	m.UpdateOption(dhcpv4.OptParameterRequestList(dhcpRequested...))
-	m.UpdateOption(dhcpv4.OptMaxMessageSize(1500))
-	m.UpdateOption(dhcpv4.OptClassIdentifier("sidus-go"))
 	if hostname != "" {
 		m.UpdateOption(dhcpv4.OptHostName(hostname))
 	}
@@ -57,18 +31,20 @@ func newDHCPRequest(offer *dhcpv4.DHCPv4, mac net.HardwareAddr, xid uint32, host
 // leaseFromACK reads the lease out of the server's ACK.
 func leaseFromACK(dev string, ack *dhcpv4.DHCPv4) *Lease {
 	l := &Lease{
-		Device:     dev,
+		Config: netconf.Config{
+			Device:    dev,
+			IP:        ack.YourIPAddr,
+			Netmask:   ack.SubnetMask(),
+			DNS:       ack.DNS(),
+			Hostname:  ack.HostName(),
+			Domain:    ack.DomainName(),
+			ServerID:  ack.ServerIdentifier(),
+			LeaseTime: ack.IPAddressLeaseTime(0),
+		},
 		Proto:      "dhcp",
-		IP:         ack.YourIPAddr,
-		Netmask:    ack.SubnetMask(),
-		DNS:        ack.DNS(),
-		Hostname:   ack.HostName(),
-		Domain:     ack.DomainName(),
-		ServerID:   ack.ServerIdentifier(),
 		NextServer: ack.ServerIPAddr,
 		RootPath:   ack.RootPath(),
 		BootFile:   ack.BootFileNameOption(),
-		LeaseTime:  ack.IPAddressLeaseTime(0),
 	}
 	if l.BootFile == "" {
 		l.BootFile = ack.BootFileName

@@ -8,25 +8,26 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/sidus-go/sidus/netconf"
 )
 
+// Lease.NetConf's own part (the format is netconf's): PROTO, ROOTPATH,
+// filename, and ROOTSERVER siaddr, else the DHCP server.
 func TestNetConf(t *testing.T) {
-	l := &Lease{Device: "eth0", Proto: "dhcp", IP: net.IPv4(10, 1, 2, 3).To4(), Netmask: net.CIDRMask(16, 32),
-		Gateway: net.IPv4(10, 1, 0, 1).To4(), DNS: []net.IP{net.IPv4(10, 1, 0, 53).To4()}, Hostname: "node7",
-		Domain: "cluster", ServerID: net.IPv4(10, 1, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus", LeaseTime: time.Hour}
-	got := l.NetConf()
-	for _, want := range []string{
-		"DEVICE='eth0'", "IPV4ADDR='10.1.2.3'", "IPV4BROADCAST='10.1.255.255'", "IPV4NETMASK='255.255.0.0'",
-		"IPV4GATEWAY='10.1.0.1'", "IPV4DNS0='10.1.0.53'", "IPV4DNS1='0.0.0.0'", "HOSTNAME='node7'",
-		"DNSDOMAIN='cluster'", "ROOTSERVER='10.1.0.2'", "ROOTPATH='/srv/nfsroot/sidus'", "DHCPLEASETIME='3600'",
-	} {
-		if !strings.Contains(got, want+"\n") {
-			t.Errorf("NetConf lacks %s:\n%s", want, got)
+	l := &Lease{Config: netconf.Config{Device: "eth0", IP: net.IPv4(10, 1, 2, 3).To4(), Netmask: net.CIDRMask(16, 32),
+		ServerID: net.IPv4(10, 1, 0, 2).To4(), LeaseTime: time.Hour}, Proto: "dhcp", RootPath: "/srv/nfsroot/sidus", BootFile: "pxelinux.0"}
+	for _, c := range []struct {
+		next net.IP
+		want string
+	}{{nil, "10.1.0.2"}, {net.IPv4zero, "10.1.0.2"}, {net.IPv4(10, 1, 0, 3).To4(), "10.1.0.3"}} {
+		l.NextServer = c.next
+		got := l.NetConf()
+		for _, want := range []string{"DEVICE='eth0'", "PROTO='dhcp'", "IPV4ADDR='10.1.2.3'", "ROOTSERVER='" + c.want + "'",
+			"ROOTPATH='/srv/nfsroot/sidus'", "filename='pxelinux.0'", "DHCPLEASETIME='3600'"} {
+			if !strings.Contains(got, want+"\n") {
+				t.Errorf("siaddr %v: NetConf lacks %s:\n%s", c.next, want, got)
+			}
 		}
-	}
-	l.Hostname = "it's"
-	if !strings.Contains(l.NetConf(), `HOSTNAME='it'\''s'`) {
-		t.Errorf("quote not escaped: %s", l.NetConf())
 	}
 }
 

@@ -57,18 +57,6 @@ func (b *booter) prepareRoot(root string) []string {
 	return written
 }
 
-func resolvConf(l *Lease) string {
-	var rc strings.Builder
-	rc.WriteString("# Written by sidus-init from DHCP\n")
-	if l.Domain != "" {
-		fmt.Fprintf(&rc, "search %s\n", l.Domain)
-	}
-	for _, d := range l.DNS {
-		fmt.Fprintf(&rc, "nameserver %s\n", d)
-	}
-	return rc.String()
-}
-
 // FilterFstab drops the lines for / and swap from an fstab: the root is
 // the union, and a diskless node has no swap device of the shared tree's.
 func FilterFstab(in string) (string, bool) {

@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
+	"github.com/sidus-go/sidus/netconf"
 )
 
 // boot.json: snake_case keys everywhere, the netmask as a prefix length,
 // durations as seconds.
 func TestReport(t *testing.T) {
 	r := &Result{
-		Lease: &Lease{Device: "eth0", Proto: "dhcp", IP: net.IPv4(10, 0, 0, 5).To4(), Netmask: net.CIDRMask(24, 32),
+		Lease: &Lease{Config: netconf.Config{Device: "eth0", IP: net.IPv4(10, 0, 0, 5).To4(), Netmask: net.CIDRMask(24, 32),
 			Gateway: net.IPv4(10, 0, 0, 1).To4(), DNS: []net.IP{net.IPv4(10, 0, 0, 53).To4()}, ServerID: net.IPv4(10, 0, 0, 1).To4(),
-			NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus", LeaseTime: 90 * time.Minute},
+			LeaseTime: 90 * time.Minute}, Proto: "dhcp", NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus"},
 		NFSServer: "10.0.0.2", NFSPath: "/srv/nfsroot/sidus", NFSVersion: "4.2", NFSOptions: "vers=4.2,addr=10.0.0.2",
 		Upper: cmdline.UpperTmpfs, UpperDev: "tmpfs", Union: "overlay lowerdir=/ro", Modules: 3,
 	}

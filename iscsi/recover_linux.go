@@ -26,6 +26,9 @@ const (
 const (
 	pingTimeout = "60" // ISCSI_PARAM_PING_TMO: NOP-Out answer, seconds
 	recvTimeout = "60" // ISCSI_PARAM_RECV_TMO: idle time before a NOP-Out
+	// loginRecoveryTimeout is ISCSI_PARAM_SESS_RECOVERY_TMO of a new
+	// session (kernelSession), seconds; Relogin sets its own.
+	loginRecoveryTimeout = "120"
 )
 
 type kparam struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -251,37 +250,7 @@ func (e env) kernelSession(ctx context.Context, k kernel, addr, target string, p
 	if err != nil {
 		return nil, err
 	}
-	n := res.Params
-	host_, port_, _ := net.SplitHostPort(addr)
-	params := []struct {
-		p        iscsinl.IscsiParam
-		v        string
-		optional bool
-	}{
-		{iscsinl.ISCSI_PARAM_TARGET_NAME, target, false},
-		{iscsinl.ISCSI_PARAM_INITIATOR_NAME, p.Initiator, false},
-		{iscsinl.ISCSI_PARAM_MAX_RECV_DLENGTH, strconv.Itoa(n.MaxRecvDataSegmentLength), false},
-		{iscsinl.ISCSI_PARAM_MAX_XMIT_DLENGTH, strconv.Itoa(n.MaxXmitDataSegmentLength), false},
-		{iscsinl.ISCSI_PARAM_FIRST_BURST, strconv.Itoa(n.FirstBurstLength), false},
-		{iscsinl.ISCSI_PARAM_MAX_BURST, strconv.Itoa(n.MaxBurstLength), false},
-		{iscsinl.ISCSI_PARAM_PDU_INORDER_EN, boolParam(n.DataPDUInOrder), false},
-		{iscsinl.ISCSI_PARAM_DATASEQ_INORDER_EN, boolParam(n.DataSequenceInOrder), false},
-		{iscsinl.ISCSI_PARAM_INITIAL_R2T_EN, boolParam(n.InitialR2T), false},
-		{iscsinl.ISCSI_PARAM_IMM_DATA_EN, boolParam(n.ImmediateData), false},
-		{iscsinl.ISCSI_PARAM_MAX_R2T, strconv.Itoa(max(n.MaxOutstandingR2T, 1)), true},
-		{iscsinl.ISCSI_PARAM_ERL, strconv.Itoa(n.ErrorRecoveryLevel), true},
-		{iscsinl.ISCSI_PARAM_EXP_STATSN, strconv.FormatUint(uint64(res.ExpStatSN), 10), false},
-		{iscsinl.ISCSI_PARAM_HDRDGST_EN, boolParam(n.HeaderDigest), false},
-		{iscsinl.ISCSI_PARAM_DATADGST_EN, boolParam(n.DataDigest), false},
-		// No iscsid runs to recover a failed connection: be patient.
-		{iscsinl.ISCSI_PARAM_PING_TMO, "60", true},
-		{iscsinl.ISCSI_PARAM_RECV_TMO, "60", true},
-		{iscsinl.ISCSI_PARAM_SESS_RECOVERY_TMO, "120", true},
-		{iscsinl.ISCSI_PARAM_TPGT, strconv.Itoa(max(res.TPGT, 0)), true},
-		{iscsinl.ISCSI_PARAM_PERSISTENT_ADDRESS, host_, true},
-		{iscsinl.ISCSI_PARAM_PERSISTENT_PORT, port_, true},
-	}
-	for _, pp := range params {
+	for _, pp := range kernelParams(target, p.Initiator, addr, res, loginRecoveryTimeout) {
 		if err := k.SetParam(sid, cid, pp.p, pp.v); err != nil {
 			if pp.optional {
 				logf("iscsi: setting kernel parameter %v: %v (ignored)", pp.p, err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidus-go/sidus/netconf"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,8 +153,8 @@ func TestUDPExchangerWithDnsmasq(t *testing.T) {
 	var exchangeWant func(Kind, ReplyType) *Reply
 	hw, _ := net.ParseMAC(mac)
 	var ex *UDPExchanger
-	lease := Lease{Device: "rnc0", MAC: hw, IP: net.IPv4(10, 213, 0, 50).To4(), Netmask: net.CIDRMask(24, 32),
-		ServerID: net.IPv4(10, 213, 0, 1).To4(), LeaseTime: 2 * time.Minute, Acquired: time.Now().Add(-time.Hour)}
+	lease := Lease{Config: netconf.Config{Device: "rnc0", IP: net.IPv4(10, 213, 0, 50).To4(), Netmask: net.CIDRMask(24, 32),
+		ServerID: net.IPv4(10, 213, 0, 1).To4(), LeaseTime: 2 * time.Minute}, MAC: hw, Acquired: time.Now().Add(-time.Hour)}
 	r := &Renewer{Lease: lease, MinRetry: time.Second, ReplyTimeout: 2 * time.Second, Logf: t.Logf}
 	changes := 0
 	r.OnChange = func(old, new Lease) { changes++ }

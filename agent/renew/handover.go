@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sidus-go/sidus/agent/handover"
+	"github.com/sidus-go/sidus/netconf"
 )
 
 // FromHandover returns the lease the init handed over, or an error when
@@ -24,17 +25,19 @@ func FromHandover(s *handover.State) (Lease, error) {
 		return Lease{}, fmt.Errorf("renew: handover lease address %q", h.IP)
 	}
 	l := Lease{
-		Device:    s.Device,
-		MAC:       mac,
-		IP:        ip,
-		Netmask:   net.CIDRMask(h.PrefixLen, 32),
-		Gateway:   parseIP4(h.Gateway),
-		Hostname:  h.Hostname,
-		Domain:    h.Domain,
-		ServerID:  parseIP4(h.ServerID),
-		LeaseTime: time.Duration(h.LeaseSeconds) * time.Second,
-		T1:        time.Duration(h.T1Seconds) * time.Second,
-		T2:        time.Duration(h.T2Seconds) * time.Second,
+		Config: netconf.Config{
+			Device:    s.Device,
+			IP:        ip,
+			Netmask:   net.CIDRMask(h.PrefixLen, 32),
+			Gateway:   parseIP4(h.Gateway),
+			Hostname:  h.Hostname,
+			Domain:    h.Domain,
+			ServerID:  parseIP4(h.ServerID),
+			LeaseTime: time.Duration(h.LeaseSeconds) * time.Second,
+		},
+		MAC: mac,
+		T1:  time.Duration(h.T1Seconds) * time.Second,
+		T2:  time.Duration(h.T2Seconds) * time.Second,
 	}
 	if h.PrefixLen <= 0 || h.PrefixLen > 32 {
 		l.Netmask = ip.DefaultMask()

@@ -31,23 +31,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sidus-go/sidus/netconf"
 )
 
-// Lease is the lease the node runs on.
+// Lease is the lease the node runs on. Its Config's ServerID is where
+// renewals go.
 type Lease struct {
-	Device   string
-	MAC      net.HardwareAddr
-	IP       net.IP
-	Netmask  net.IPMask
-	Gateway  net.IP
-	DNS      []net.IP
-	Hostname string
-	Domain   string
-	// ServerID is the server identifier (option 54): where renewals go.
-	ServerID net.IP
-	// LeaseTime is option 51; T1 and T2 are options 58 and 59, zero when
-	// the server sent none (then 0.5 and 0.875 of LeaseTime).
-	LeaseTime, T1, T2 time.Duration
+	netconf.Config
+	MAC net.HardwareAddr
+	// T1 and T2 are options 58 and 59, zero when the server sent none (then
+	// 0.5 and 0.875 of LeaseTime).
+	T1, T2 time.Duration
 	// Acquired is when the request that got the lease was sent. Zero means
 	// unknown: the Renewer renews at once.
 	Acquired time.Time

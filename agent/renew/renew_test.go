@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sidus-go/sidus/netconf"
 )
 
 var (
@@ -106,9 +108,9 @@ func ack(server net.IP, lease time.Duration) *Reply {
 }
 
 func testLease(lease time.Duration) Lease {
-	return Lease{Device: "eth0", MAC: nodeMAC, IP: nodeIP, Netmask: net.CIDRMask(24, 32), Gateway: server1,
+	return Lease{Config: netconf.Config{Device: "eth0", IP: nodeIP, Netmask: net.CIDRMask(24, 32), Gateway: server1,
 		DNS: []net.IP{server1}, Hostname: "node21", Domain: "cluster", ServerID: server1,
-		LeaseTime: lease, Acquired: t0}
+		LeaseTime: lease}, MAC: nodeMAC, Acquired: t0}
 }
 
 type harness struct {
@@ -692,9 +694,9 @@ func TestAlreadyExpiredAtStart(t *testing.T) {
 
 func TestRunRefusesStaticLease(t *testing.T) {
 	for _, l := range []Lease{
-		{Device: "eth0", MAC: nodeMAC, LeaseTime: time.Hour},
-		{Device: "eth0", IP: nodeIP, LeaseTime: time.Hour},
-		{Device: "eth0", IP: nodeIP, MAC: nodeMAC},
+		{Config: netconf.Config{Device: "eth0", LeaseTime: time.Hour}, MAC: nodeMAC},
+		{Config: netconf.Config{Device: "eth0", IP: nodeIP, LeaseTime: time.Hour}},
+		{Config: netconf.Config{Device: "eth0", IP: nodeIP}, MAC: nodeMAC},
 	} {
 		r := &Renewer{Lease: l, Ex: &fakeNet{}}
 		if err := r.Run(context.Background()); err == nil {

@@ -7,7 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
+
+	"github.com/sidus-go/sidus/netconf"
 )
 
 // System writes what a renewal changed where the init wrote it: the
@@ -52,7 +53,7 @@ func (s *System) Apply(old, new Lease) error {
 		errs = append(errs, writeFile(filepath.Join(root, "etc/hostname"), new.Hostname+"\n"))
 	}
 	if s.Resolv && len(new.DNS) > 0 && (new.Domain != old.Domain || !slices.EqualFunc(new.DNS, old.DNS, net.IP.Equal)) {
-		errs = append(errs, writeFile(filepath.Join(root, "etc/resolv.conf"), ResolvConf(new)))
+		errs = append(errs, writeFile(filepath.Join(root, "etc/resolv.conf"), netconf.ResolvConf(new.Config, "sidus-agent")))
 	}
 	if s.NetConf && new.Device != "" {
 		p := filepath.Join(root, "run", "net-"+new.Device+".conf")
@@ -60,7 +61,7 @@ func (s *System) Apply(old, new Lease) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		} else {
-			errs = append(errs, writeFile(p, NetConf(string(prev), new)))
+			errs = append(errs, writeFile(p, netconf.UpdateNetConf(string(prev), new.Config)))
 		}
 	}
 	return errors.Join(errs...)
@@ -78,82 +79,4 @@ func writeFile(p, data string) error {
 		return err
 	}
 	return nil
-}
-
-// ResolvConf renders l's resolver configuration, as the init does.
-func ResolvConf(l Lease) string {
-	var b strings.Builder
-	b.WriteString("# Written by sidus-agent from DHCP\n")
-	if l.Domain != "" {
-		fmt.Fprintf(&b, "search %s\n", l.Domain)
-	}
-	for _, d := range l.DNS {
-		fmt.Fprintf(&b, "nameserver %s\n", d)
-	}
-	return b.String()
-}
-
-// NetConf updates prev, a /run/net-DEV.conf in initramfs-tools' format
-// (KEY='value' lines, as the init writes it), with l: the keys a lease
-// gives are replaced in place, the others (PROTO, ROOTSERVER, ROOTPATH,
-// filename) kept. An empty prev gives a whole file.
-func NetConf(prev string, l Lease) string {
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	ip := func(x net.IP) string {
-		if x == nil {
-			return "0.0.0.0"
-		}
-		return x.String()
-	}
-	dns := func(i int) string {
-		if i < len(l.DNS) {
-			return ip(l.DNS[i])
-		}
-		return "0.0.0.0"
-	}
-	mask, bcast := "0.0.0.0", "0.0.0.0"
-	if ip4 := l.IP.To4(); len(l.Netmask) >= 4 && ip4 != nil {
-		nm := l.Netmask[len(l.Netmask)-4:]
-		mask = net.IP(nm).String()
-		b := make(net.IP, 4)
-		for i := range b {
-			b[i] = ip4[i] | ^nm[i]
-		}
-		bcast = b.String()
-	}
-	keys := []string{"DEVICE", "IPV4ADDR", "IPV4BROADCAST", "IPV4NETMASK", "IPV4GATEWAY",
-		"IPV4DNS0", "IPV4DNS1", "HOSTNAME", "DNSDOMAIN", "DHCPLEASETIME"}
-	vals := map[string]string{
-		"DEVICE": l.Device, "IPV4ADDR": ip(l.IP), "IPV4BROADCAST": bcast, "IPV4NETMASK": mask,
-		"IPV4GATEWAY": ip(l.Gateway), "IPV4DNS0": dns(0), "IPV4DNS1": dns(1),
-		"HOSTNAME": l.Hostname, "DNSDOMAIN": l.Domain,
-		"DHCPLEASETIME": fmt.Sprint(int64(l.LeaseTime.Seconds())),
-	}
-	if strings.TrimSpace(prev) == "" {
-		// The init's order, with what only the init knew left empty.
-		keys = []string{"DEVICE", "PROTO", "IPV4ADDR", "IPV4BROADCAST", "IPV4NETMASK", "IPV4GATEWAY",
-			"IPV4DNS0", "IPV4DNS1", "HOSTNAME", "DNSDOMAIN", "ROOTSERVER", "ROOTPATH", "filename", "DHCPLEASETIME"}
-		vals["PROTO"], vals["ROOTSERVER"], vals["ROOTPATH"], vals["filename"] = "dhcp", ip(l.ServerID), "", ""
-		prev = ""
-	}
-	var b strings.Builder
-	done := map[string]bool{}
-	for line := range strings.Lines(prev) {
-		k, _, ok := strings.Cut(line, "=")
-		if v, mine := vals[k]; ok && mine && !done[k] {
-			fmt.Fprintf(&b, "%s=%s\n", k, q(v))
-			done[k] = true
-			continue
-		}
-		b.WriteString(line)
-		if !strings.HasSuffix(line, "\n") {
-			b.WriteString("\n")
-		}
-	}
-	for _, k := range keys {
-		if !done[k] {
-			fmt.Fprintf(&b, "%s=%s\n", k, q(vals[k]))
-		}
-	}
-	return b.String()
 }

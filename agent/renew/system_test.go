@@ -7,47 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sidus-go/sidus/netconf"
 )
 
-// What initramfs.Lease.NetConf writes for the test lease.
-const initNetConf = `DEVICE='eth0'
-PROTO='dhcp'
-IPV4ADDR='10.0.0.21'
-IPV4BROADCAST='10.0.0.255'
-IPV4NETMASK='255.255.255.0'
-IPV4GATEWAY='10.0.0.1'
-IPV4DNS0='10.0.0.1'
-IPV4DNS1='0.0.0.0'
-HOSTNAME='node21'
-DNSDOMAIN='cluster'
-ROOTSERVER='10.0.0.1'
-ROOTPATH='/srv/sidus'
-filename='pxelinux.0'
-DHCPLEASETIME='120'
-`
-
-func TestNetConf(t *testing.T) {
-	l := testLease(2 * time.Minute)
-	if got := NetConf(initNetConf, l); got != initNetConf {
-		t.Errorf("same lease, other file:\n%s", got)
-	}
-	l.Hostname, l.DNS, l.Domain, l.LeaseTime = "it's", []net.IP{server2, server1}, "hpc", time.Hour
-	want := strings.NewReplacer("'node21'", `'it'\''s'`, "IPV4DNS0='10.0.0.1'", "IPV4DNS0='10.0.0.2'",
-		"IPV4DNS1='0.0.0.0'", "IPV4DNS1='10.0.0.1'", "'cluster'", "'hpc'", "'120'", "'3600'").Replace(initNetConf)
-	if got := NetConf(initNetConf, l); got != want {
-		t.Errorf("updated:\n%s\nwant:\n%s", got, want)
-	}
-	// No file: a whole one, the init's keys in the init's order.
-	fresh := NetConf("", testLease(2*time.Minute))
-	want = strings.NewReplacer("'/srv/sidus'", "''", "'pxelinux.0'", "''").Replace(initNetConf)
-	if fresh != want {
-		t.Errorf("fresh:\n%s\nwant:\n%s", fresh, want)
-	}
-	// Unknown lines are kept, missing keys appended.
-	if got := NetConf("# hand edit\nFOO='bar'", testLease(time.Minute)); !strings.HasPrefix(got, "# hand edit\nFOO='bar'\nDEVICE='eth0'\n") ||
-		!strings.HasSuffix(got, "DHCPLEASETIME='60'\n") || strings.Contains(got, "ROOTPATH") {
-		t.Errorf("partial:\n%s", got)
-	}
+// initNetConf is what the init writes for the test lease.
+func initNetConf() string {
+	return netconf.NetConf(testLease(2*time.Minute).Config, netconf.Boot{Proto: "dhcp", RootServer: server1, RootPath: "/srv/sidus"})
 }
 
 func TestSystemApply(t *testing.T) {
@@ -70,7 +36,7 @@ func TestSystemApply(t *testing.T) {
 		return string(b)
 	}
 	write("etc/hostname", "node21\n")
-	write("run/net-eth0.conf", initNetConf)
+	write("run/net-eth0.conf", initNetConf())
 	// resolv.conf as a symlink into /run: replaced, not followed.
 	write("run/resolv.target", "nameserver 127.0.0.53\n")
 	if err := os.Symlink("../run/resolv.target", filepath.Join(root, "etc/resolv.conf")); err != nil {
