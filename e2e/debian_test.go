@@ -214,9 +214,6 @@ func TestDebianNetworkdLease(t *testing.T) {
 	if u := deb1(lines, "unit systemd-networkd"); u != "active" {
 		t.Fatalf("systemd-networkd is %q, want active", u)
 	}
-	if u := deb1(lines, "unit sidus-agent"); u != "active" {
-		t.Errorf("the agent's unit is %q, want active", u)
-	}
 	t.Logf("networkd on eth0 after boot: %q", deb1(lines, "netif eth0"))
 	addr := deb1(lines, "addr")
 	ip := strings.Split(strings.Fields(addr + " x x")[1], "/")[0]
@@ -315,6 +312,9 @@ func TestDebianNetworkdLease(t *testing.T) {
 				t.Errorf("%s: an ACK for another address: %s", log, l)
 			}
 		}
+	}
+	if u := deb1(lines, "unit sidus-agent"); u != "active" {
+		t.Errorf("the agent's unit is %q, want active", u)
 	}
 	if s := deb1(lines, "agent lease.state:"); s != "bound" {
 		t.Errorf("agent status: lease.state %q, want bound; status: %q", s, deb(lines, "agent"))

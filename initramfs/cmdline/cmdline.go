@@ -29,14 +29,39 @@ const (
 	StageNFS      = "nfs"      // mount the NFS root read-only
 	StagePremount = "premount" // mount the writable layer (before the union); bare "break" stops here
 	StageUnion    = "union"    // stack the read-only and writable layers
-	StageInit     = "init"     // just before switch_root and exec init=; "bottom" is an alias
+	StageInit     = "init"     // just before switch_root and exec init=
 )
 
 // BreakStages lists the stages break= accepts, in boot order.
 var BreakStages = []string{StageModules, StageNetwork, StageNFS, StagePremount, StageUnion, StageInit}
 
-// breakAliases maps other accepted break= names to a stage.
-var breakAliases = map[string]string{"bottom": StageInit}
+// breakAliases maps the other break= names to the nearest of our stages,
+// that is the stage before which the same work is still to be done.
+//
+// initramfs-tools (init, initramfs-tools(7)): top (before init-top) and
+// modules (before load_modules) come before anything: modules. Its
+// premount (init-premount, before the root mount) keeps our premount, since
+// our names must parse to themselves. mount and mountroot come before the
+// root mount, which for an NFS root starts with ipconfig: network. bottom
+// (init-bottom) comes after the NFS root is mounted and before the scripts
+// that build the writable layer (SIDUS 2013's rootaufs was one): premount.
+// init (before run-init): init.
+var breakAliases = map[string]string{
+	"top": StageModules, "mount": StageNetwork, "mountroot": StageNetwork, "bottom": StagePremount,
+}
+
+// rdBreakAliases maps dracut's rd.break= names (dracut.cmdline(7)) to ours.
+// cmdline, pre-udev and pre-trigger come before udev loads the drivers:
+// modules. initqueue brings up the network and the netroot: network.
+// pre-mount and mount come before the root is mounted: nfs. pre-pivot comes
+// after the root is mounted, before the overlays and the pivot: premount.
+// cleanup is the last step before switch_root: init. A bare rd.break drops
+// to a shell "at the end": init.
+var rdBreakAliases = map[string]string{
+	"cmdline": StageModules, "pre-udev": StageModules, "pre-trigger": StageModules,
+	"initqueue": StageNetwork, "pre-mount": StageNFS, "mount": StageNFS,
+	"pre-pivot": StagePremount, "cleanup": StageInit,
+}
 
 // sidusOptions is the one table of sidus.KEY=VALUE options and their values.
 var sidusOptions = []struct {
@@ -53,12 +78,17 @@ var sidusOptions = []struct {
 
 // Accepted forms, quoted in error messages.
 const (
-	nfsrootForm = "nfsroot=[<server>:][/<path>][,<option>[=<value>],...]"
-	ipForm      = "ip=dhcp|off|<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>"
-	aufsForm    = "aufs=tmpfs, aufs=tmpfs:SIZE (e.g. 2G or 50%) or aufs=iscsi"
-	netrootForm = "netroot=iscsi:[<user>:<password>[:<in-user>:<in-password>]@]<target-ip>:[6]:[<port>]:[<lun>]:<target-name>"
-	bootifForm  = "BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:cc:dd:ee:ff)"
-	quoteForm   = `double quotes only around a whole value, e.g. key="a b"`
+	nfsrootForm     = "nfsroot=auto|[<server>:][/<path>][,<option>[=<value>],...]"
+	rootNFSForm     = "root=nfs:[<server>:]/<path>[:<options>], root=nfs4:..., root=<server>:/<path>[,<options>], root=dhcp, root=/dev/nfs or root=LABEL=<label>"
+	ipForm          = "ip=dhcp|on|any|off|none|<device>:dhcp[:<mtu>[:<mac>]]|<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>[:<dns0>:<dns1>:<ntp0>|:<mtu>[:<mac>]]"
+	aufsForm        = "aufs=tmpfs, aufs=tmpfs:SIZE (e.g. 2G or 50%) or aufs=iscsi"
+	overlayrootForm = "overlayroot=tmpfs[:<opts>], overlayroot=device:dev=/dev/<disk>|LABEL=<label>|UUID=<uuid>[,timeout=<seconds>], overlayroot=/dev/<disk> or overlayroot=disabled"
+	netrootForm     = "netroot=iscsi:[<user>:<password>[:<in-user>:<in-password>]@]<target-ip>:[6]:[<port>]:[[<iface>:]<netdev>:][<lun>]:<target-name>"
+	bootifForm      = "BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:cc:dd:ee:ff)"
+	bondForm        = "bond=<name>[:<slave>,<slave>...[:<option>=<value>,...[:<mtu>]]], e.g. bond=bond0:eth0,eth1:mode=active-backup,miimon=100"
+	vlanForm        = "vlan=<name>:<parent>, the name vlan0005, vlan5, <parent>.0005 or <parent>.5 giving VLAN ID 5"
+	boolForm        = "%s, %s=1|yes|on|true or %s=0|no|off|false"
+	quoteForm       = `double quotes only around a whole value, e.g. key="a b"`
 )
 
 // ParamError is a malformed known parameter. Its text starts with the
@@ -94,11 +124,15 @@ func (e *ParamError) Error() string {
 // (/proc/cmdline), its arguments (argv[1:]) and its environment ("KEY=value"
 // strings). It does no I/O.
 //
-// Unknown parameters are ignored; a malformed known parameter is a
-// *ParamError. The words after "--" belong to init=, not to Parse; args
-// become InitArgs. iSCSI values are read from environ first and the
-// command line overrides them. For a parameter given twice the last one
-// wins, except root= (each other value is recorded).
+// Unknown parameters are ignored. A known parameter whose value makes the
+// boot impossible (a malformed address, aufs=bogus) is a *ParamError; a
+// known form that can only be approximated (ip=rarp, overlayroot=crypt:...)
+// is parsed with its nearest meaning and a line in Config.Warnings. The
+// words after "--" belong to init=, not to Parse; args become InitArgs.
+// iSCSI values are read from environ first and the command line overrides
+// them. For a parameter given twice the last one wins, except those that
+// add up: root= (each other value is recorded), ip= (one per device),
+// break=/rd.break=, netroot=iscsi:, bond=, vlan=, ifname=.
 func Parse(cmdline string, args, environ []string) (*Config, error) {
 	c := &Config{
 		IP:       IPConfig{Mode: IPDHCP},
@@ -122,6 +156,7 @@ func Parse(cmdline string, args, environ []string) (*Config, error) {
 		}
 		c.ISCSI[canon] = v
 	}
+	p := &parser{c: c}
 	toks := tokenize(cmdline)
 	for i, t := range toks {
 		if t.isDashes() {
@@ -130,11 +165,69 @@ func Parse(cmdline string, args, environ []string) (*Config, error) {
 			}
 			break
 		}
-		if err := c.applyWord(t); err != nil {
+		if err := p.applyWord(t); err != nil {
 			return nil, err
 		}
 	}
+	p.finish()
 	return c, nil
+}
+
+// parser is Parse's state: the Config being built and what is only known
+// once every word is read.
+type parser struct {
+	c             *Config
+	noBootIF      bool // rd.bootif=0
+	breaks        map[string]bool
+	mkfs          bool   // overlayroot=device:...,mkfs=1 (the last overlayroot= says so)
+	sidusFormat   bool   // sidus.format= given
+	iscsiParam    string // the first word that asked for iSCSI (netroot=iscsi..., rd.iscsi.firmware, ...)
+	writableParam string // the last aufs=/overlayroot= word
+}
+
+// warn records an approximation: "param=value: message".
+func (p *parser) warn(key, shown, format string, args ...any) {
+	s := key
+	if shown != "" {
+		s += "=" + shown
+	}
+	p.c.Warnings = append(p.c.Warnings, s+": "+fmt.Sprintf(format, args...))
+}
+
+func (p *parser) askISCSI(key, v string) {
+	if p.iscsiParam == "" {
+		p.iscsiParam = key
+		if v != "" {
+			p.iscsiParam += "=" + v
+		}
+	}
+}
+
+// finish applies what depends on the whole line.
+func (p *parser) finish() {
+	c := p.c
+	p.finishIP()
+	if p.noBootIF {
+		c.BootIF = nil
+	}
+	for _, s := range BreakStages {
+		if p.breaks[s] {
+			c.Breaks = append(c.Breaks, s)
+		}
+	}
+	if len(c.Breaks) > 0 {
+		c.Break = c.Breaks[0]
+	}
+	if p.mkfs && c.Upper == UpperDevice && !p.sidusFormat {
+		c.Sidus["format"] = "empty"
+	}
+	if p.iscsiParam != "" && c.Upper != UpperISCSI {
+		how := "by default"
+		if p.writableParam != "" {
+			how = "per " + p.writableParam
+		}
+		p.warn(p.iscsiParam, "", "an iSCSI target is configured but the writable layer is %s (%s); add aufs=iscsi to keep the node's changes on it", c.Upper, how)
+	}
 }
 
 // checkInitWords rejects a stray double quote in the words after "--": the
@@ -182,71 +275,132 @@ func parsePanic(key, v string) (int, error) {
 	return int(n), nil
 }
 
+// handler acts on one parameter; it gets the key as written and the
+// unquoted value ("" for a bare word).
+type handler func(p *parser, key, v string) error
+
 // params is the one table of the command-line parameters Parse acts on
 // (besides the iSCSI names iscsi.Canonicalize knows and sidus.*).
-// Each handler gets the key as written and the unquoted value.
-var params = map[string]func(c *Config, key, v string) error{
-	"nfsroot": func(c *Config, _, v string) error { return c.parseNFSRoot(v) },
-	"root":    func(c *Config, _, v string) error { return c.parseRoot(v) },
-	"ip": func(c *Config, _, v string) error {
-		ip, err := parseIPParam(v)
-		if err == nil {
-			c.IP = ip
-		}
+var params = map[string]handler{
+	// NFS root and root= (nfs.go).
+	"nfsroot": (*parser).parseNFSRoot,
+	"root":    (*parser).parseRoot,
+	// Network (ip.go, netdev.go).
+	"ip":       (*parser).parseIP,
+	"nfsaddrs": (*parser).parseIP, // the kernel's old name of ip=
+	"BOOTIF":   (*parser).parseBootIF,
+	"bootif":   (*parser).parseBootIF,
+	"hwaddr":   (*parser).parseBootIF, // initramfs-tools' alias of BOOTIF=
+	"rd.bootif": func(p *parser, key, v string) error {
+		on, err := p.parseBool(key, v)
+		p.noBootIF = !on
 		return err
 	},
-	"BOOTIF": func(c *Config, _, v string) error {
-		if v == "" {
-			return nil
+	"bootdev": func(p *parser, key, v string) error {
+		if !validIfName(v) {
+			return &ParamError{Param: key, Value: v, Reason: "not an interface name", Expected: "bootdev=<interface>, e.g. bootdev=eth0"}
 		}
-		mac, err := parseBootIF(v)
-		if err == nil {
-			c.BootIF = mac
-		}
+		p.c.BootDev = v
+		return nil
+	},
+	"ifname": (*parser).parseIfName,
+	"bond":   (*parser).parseBond,
+	"team":   (*parser).parseTeam,
+	"vlan":   (*parser).parseVLAN,
+	"bridge": func(p *parser, key, v string) error {
+		p.warn(key, v, "bridges are not supported; ignored (give ip= for the port itself)")
+		return nil
+	},
+	// Writable layer (upper.go).
+	"aufs":        (*parser).parseAufs,
+	"overlayroot": (*parser).parseOverlayroot,
+	// iSCSI (netroot.go).
+	"netroot":   (*parser).parseNetroot,
+	"iscsiroot": (*parser).parseISCSIRoot,
+	"iscsi_auto": func(p *parser, key, v string) error {
+		p.c.ISCSIFirmware, p.c.IBFTNetwork = true, true
+		p.askISCSI(key, v)
+		return nil
+	},
+	"iscsi_firmware":    (*parser).parseISCSIFirmware,
+	"rd.iscsi.firmware": (*parser).parseISCSIFirmware,
+	"rd.iscsi.ibft": func(p *parser, key, v string) error {
+		on, err := p.parseBool(key, v)
+		p.c.IBFTNetwork = on
 		return err
 	},
-	"aufs":         func(c *Config, _, v string) error { return c.parseAufs(v) },
+	"rd.iscsi.waitnet":   (*parser).parseISCSINoop,
+	"rd.iscsi.testroute": (*parser).parseISCSINoop,
+	"rd.iscsi.mp": func(p *parser, key, v string) error {
+		if on, err := p.parseBool(key, v); on && err == nil {
+			p.warn(key, v, "multipath over every iBFT interface is not supported; only the boot interface is configured")
+		}
+		return nil
+	},
+	"rd.iscsi.param": func(p *parser, key, v string) error {
+		p.warn(key, v, "iscsistart --param is not supported; ignored")
+		return nil
+	},
+	"rd.iscsi.login_retry_max": func(p *parser, key, v string) error {
+		p.warn(key, v, "ignored: the login is retried as sidus.iscsi.fallback= says")
+		return nil
+	},
+	"rd.iscsi.transport": func(p *parser, key, v string) error {
+		switch v {
+		case "", "tcp", "iscsi_tcp":
+		default:
+			p.warn(key, v, "offload transports are not supported; the software iscsi_tcp transport is used over the configured network")
+		}
+		return nil
+	},
+	// Boot control.
 	"rootdelay":    parseRootDelay,
 	"nfsrootdelay": parseRootDelay,
-	"init": func(c *Config, key, v string) error {
+	"rd.retry":     parseRootDelay, // dracut: how long the initqueue retries to find the root
+	"rd_retry":     parseRootDelay, // dracut's old name
+	"init": func(p *parser, key, v string) error {
 		if !strings.HasPrefix(v, "/") {
 			return &ParamError{Param: key, Value: v, Reason: "not an absolute path", Expected: "init=/absolute/path, e.g. init=/sbin/init"}
 		}
-		c.Init = v
+		p.c.Init = v
 		return nil
 	},
 	// panic= is only checked here: PID 1 reads it with PanicTimeout, which
 	// works on a line Parse rejects.
-	"panic": func(_ *Config, key, v string) error { _, err := parsePanic(key, v); return err },
-	"break": func(c *Config, _, v string) error { return c.parseBreak(v) },
+	"panic": func(_ *parser, key, v string) error { _, err := parsePanic(key, v); return err },
+	"break": func(p *parser, key, v string) error {
+		return p.parseBreak(key, v, breakAliases, rdBreakAliases, StagePremount)
+	},
+	"rd.break": func(p *parser, key, v string) error {
+		return p.parseBreak(key, v, rdBreakAliases, breakAliases, StageInit)
+	},
+	"rdbreak": func(p *parser, key, v string) error {
+		return p.parseBreak(key, v, rdBreakAliases, breakAliases, StageInit)
+	},
+	"rd.shell": (*parser).parseShell,
+	"rdshell":  (*parser).parseShell,
 	// console= is the kernel's; it is known here so that a stray quote in
 	// it, which swallows the words after it, is reported.
-	"console": func(*Config, string, string) error { return nil },
-	"netroot": func(c *Config, _, v string) error {
-		if v == "iscsi" || strings.HasPrefix(v, "iscsi:") {
-			return c.parseNetroot(v)
-		}
-		return nil // other netroot= types are not ours
-	},
+	"console": func(*parser, string, string) error { return nil },
 }
 
-func parseRootDelay(c *Config, key, v string) error {
+func parseRootDelay(p *parser, key, v string) error {
 	n, err := strconv.ParseUint(v, 10, 31)
 	if err != nil || !allDigits(v) {
 		return &ParamError{Param: key, Value: v, Expected: key + "=<seconds>, a non-negative integer, e.g. " + key + "=30"}
 	}
-	c.RootDelay = time.Duration(n) * time.Second
+	p.c.RootDelay = time.Duration(n) * time.Second
 	return nil
 }
 
 // applyWord records one command-line word. A known parameter given without
 // '=' is handled as if its value were empty.
-func (c *Config) applyWord(t token) error {
+func (p *parser) applyWord(t token) error {
 	key, v := t.key, t.val
 	canon, isISCSI := iscsi.Canonicalize(key)
 	isSidus := strings.HasPrefix(key, "sidus.")
-	handler := params[key]
-	if !isISCSI && !isSidus && handler == nil {
+	h := params[key]
+	if !isISCSI && !isSidus && h == nil {
 		return nil // initrd=, BOOT_IMAGE= and unknown words
 	}
 	if t.unterminated || strings.Contains(v, `"`) {
@@ -256,13 +410,13 @@ func (c *Config) applyWord(t token) error {
 	switch {
 	case isISCSI:
 		if t.hasVal { // a bare ISCSI_X is an init argument, not a variable
-			c.ISCSI[canon] = v
+			p.c.ISCSI[canon] = v
 		}
 		return nil
 	case isSidus:
-		return c.parseSidus(key, v)
+		return p.parseSidus(key, v)
 	}
-	return handler(c, key, v)
+	return h(p, key, v)
 }
 
 func allDigits(s string) bool {
@@ -285,53 +439,49 @@ func redactSecret(canon, v string) string {
 	return v
 }
 
-func (c *Config) parseRoot(v string) error {
-	switch {
-	case v == "", v == "/dev/nfs": // the NFS root: what SIDUS always boots
-	case strings.HasPrefix(v, "LABEL="):
-		label := strings.TrimPrefix(v, "LABEL=")
-		if label == "" {
-			return &ParamError{Param: "root", Value: v, Reason: "empty label", Expected: "root=/dev/nfs or root=LABEL=<label of the writable device>"}
-		}
-		c.RWLabel = label
-	default:
-		c.RootOther = append(c.RootOther, v)
+// parseBool reads a dracut boolean (getargbool): a bare word, 1, yes, on,
+// true are true; 0, no, off, false are false. Another value is true, as
+// dracut reads it, with a warning.
+func (p *parser) parseBool(key, v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "", "1", "yes", "on", "true", "y":
+		return true, nil
+	case "0", "no", "off", "false", "n":
+		return false, nil
 	}
-	return nil
+	p.warn(key, v, "not a boolean (%s); taken as true, as dracut does", fmt.Sprintf(boolForm, key, key, key))
+	return true, nil
 }
 
-func (c *Config) parseBreak(v string) error {
-	stage := v
-	if stage == "" {
-		c.Break = StagePremount
+func (p *parser) parseShell(key, v string) error {
+	on, err := p.parseBool(key, v)
+	p.c.RescueShell = &on
+	return err
+}
+
+// parseBreak adds the stages of break=/rd.break=: a comma-separated list of
+// our names or the other tools' names (own first, then other), or nothing
+// (def).
+func (p *parser) parseBreak(key, v string, own, other map[string]string, def string) error {
+	if p.breaks == nil {
+		p.breaks = map[string]bool{}
+	}
+	if v == "" {
+		p.breaks[def] = true
 		return nil
 	}
-	if a, ok := breakAliases[stage]; ok {
-		stage = a
-	}
-	if !slices.Contains(BreakStages, stage) {
-		return &ParamError{Param: "break", Value: v, Reason: "unknown stage",
-			Expected: "break (= premount) or break=" + strings.Join(BreakStages, "|") + " (bottom = init)"}
-	}
-	c.Break = stage
-	return nil
-}
-
-func (c *Config) parseAufs(v string) error {
-	switch {
-	case v == "tmpfs":
-		c.Upper, c.TmpfsSize = UpperTmpfs, ""
-	case v == "iscsi":
-		c.Upper, c.TmpfsSize = UpperISCSI, ""
-	case strings.HasPrefix(v, "tmpfs:"):
-		size := strings.TrimPrefix(v, "tmpfs:")
-		if !validTmpfsSize(size) {
-			return &ParamError{Param: "aufs", Value: v,
-				Reason: fmt.Sprintf("size %q is not digits with an optional k, m, g suffix or N%%", size), Expected: aufsForm}
+	for _, name := range strings.Split(v, ",") {
+		stage := name
+		if a, ok := own[name]; ok {
+			stage = a
+		} else if a, ok := other[name]; ok {
+			stage = a
 		}
-		c.Upper, c.TmpfsSize = UpperTmpfs, size
-	default:
-		return &ParamError{Param: "aufs", Value: v, Expected: aufsForm}
+		if !slices.Contains(BreakStages, stage) {
+			return &ParamError{Param: key, Value: v, Reason: fmt.Sprintf("unknown stage %q", name),
+				Expected: key + " or " + key + "=" + strings.Join(BreakStages, "|") + "[,...], or an initramfs-tools (top, mount, mountroot, bottom) or dracut (cmdline, pre-udev, pre-trigger, initqueue, pre-mount, pre-pivot, cleanup) name"}
+		}
+		p.breaks[stage] = true
 	}
 	return nil
 }
@@ -348,7 +498,8 @@ func validTmpfsSize(s string) bool {
 	return allDigits(s) && len(s) <= 18
 }
 
-func (c *Config) parseSidus(key, v string) error {
+func (p *parser) parseSidus(key, v string) error {
+	c := p.c
 	name := strings.TrimPrefix(key, "sidus.")
 	if name == "test" || strings.HasPrefix(name, "test.") {
 		return nil // sidus.test*: reserved for the booted root (the test harness's root reads them)
@@ -368,6 +519,9 @@ func (c *Config) parseSidus(key, v string) error {
 			return &ParamError{Param: key, Value: v, Expected: key + "=" + strings.Join(o.values, "|")}
 		}
 		c.Sidus[name] = v
+		if name == "format" {
+			p.sidusFormat = true
+		}
 		return nil
 	}
 	var known []string

@@ -10,53 +10,123 @@ import (
 // consumes it. The kernel's own parameters (console=, ro, rw, quiet, ...)
 // are not in it: the kernel and the booted system act on them.
 type Config struct {
-	// NFS root (nfsroot=[server:][path][,opts]; root=/dev/nfs is implied).
+	// NFS root: nfsroot=[server:][path][,opts] (root=/dev/nfs is implied),
+	// initramfs-tools' nfsroot=auto, dracut's root=nfs:, root=nfs4:,
+	// root=<server>:<path>, root=dhcp. The last of them wins.
 	NFSServer  string   // empty: take DHCP next-server, then the server identifier
 	NFSPath    string   // empty: DHCP option 17, else /tftpboot/%s; may contain %s (client IP)
 	NFSOptions []string // user options, passed through ("tcp" already mapped to "proto=tcp")
-	NFSVersion string   // "", "3", "4", "4.0", "4.1", "4.2" from vers=/nfsvers= ("" = try 4.2, 4.1, then 3)
+	NFSVersion string   // "", "3", "4", "4.0", "4.1", "4.2" from vers=/nfsvers=/v3/v4 or root=nfs4: ("" = try 4.2, 4.1, then 3)
 
-	// Network (ip=, BOOTIF=).
+	// Set by ResolveNFS, not by Parse: what the DHCP root-path (option 17)
+	// carries after its path ("server:/path,opts" or dracut's
+	// "nfs:server:/path:opts"), when ResolveNFS takes the path from it.
+	// NFSMountOptions puts these before NFSOptions and drops the ones a
+	// command-line option sets, so the command line wins.
+	NFSRootPathOptions []string
+	NFSRootPathVersion string // its vers=/vN or nfs4: prefix; WantNFSVersion uses it when NFSVersion is ""
+
+	// Network (ip=, nfsaddrs=, BOOTIF=, bootdev=, ifname=, bond=, team=, vlan=).
+	//
+	// IP is the boot NIC's configuration: the ip= for bootdev= if there is
+	// one, else the first ip=, else DHCP (on bootdev= if given). With
+	// rd.iscsi.ibft / ip=ibft / iscsi_auto and no ip=, its Mode is IPIBFT.
 	IP IPConfig
-	// BootIF is the MAC from BOOTIF=01-aa-bb-cc-dd-ee-ff (nil if absent).
+	// IPs holds every ip= in order, one per device (a later ip= for the
+	// same device, "" included, replaces the earlier one). IP is one of
+	// them unless it was derived from bootdev= alone. An entry whose
+	// Device is "" is the boot NIC's.
+	IPs []IPConfig
+	// BootDev is dracut's bootdev=: the interface that carries the boot
+	// (DHCP options, routing, the NFS root). Empty: BOOTIF, then IP.Device.
+	BootDev string
+	// BootIF is the MAC from BOOTIF=01-aa-bb-cc-dd-ee-ff (also bootif=,
+	// hwaddr=); nil if absent or if rd.bootif=0.
 	BootIF net.HardwareAddr
+	// IfNames are dracut's ifname=<name>:<MAC>: rename the NIC with that MAC
+	// to name before anything else uses names. In order; one per name.
+	IfNames []IfName
+	// Bonds are dracut's bond= (and team=, approximated as a bond), in
+	// order; one per name. The boot creates them before ip= is applied.
+	Bonds []Bond
+	// VLANs are dracut's vlan=<name>:<parent>, in order; one per name.
+	VLANs []VLAN
+	// IBFTNetwork: configure the NIC(s) the iBFT describes
+	// (/sys/firmware/ibft/ethernet*): rd.iscsi.ibft[=1], ip=ibft, iscsi_auto.
+	IBFTNetwork bool
 
-	// Writable layer (aufs=tmpfs[:SIZE] | iscsi).
+	// Writable layer: aufs=tmpfs[:SIZE] | iscsi, or overlayroot=
+	// (cloud-initramfs-tools): tmpfs[:opts], device:dev=...[,opts], /dev/X.
+	// The last of aufs= and overlayroot= wins.
 	Upper     UpperKind
 	TmpfsSize string // e.g. "50%" or "2G"; empty = kernel default
+	// UpperDev is the local block device of UpperDevice (overlayroot's
+	// dev=): a /dev path ("vdb" is made "/dev/vdb"), LABEL=<label> or
+	// UUID=<uuid>. Empty unless Upper is UpperDevice.
+	UpperDev string
+	// UpperDevTimeout bounds the wait for UpperDev to appear (timeout=).
+	// 0, overlayroot's default, means it must be there already.
+	UpperDevTimeout time.Duration
 	// RWLabel is the filesystem label from a root=LABEL=... (the rw device, iSCSI mode).
 	RWLabel string
-	// RootOther holds the other root= values (neither /dev/nfs nor LABEL=),
-	// in order. Boot does not act on them; it warns that they are ignored.
+	// RootOther holds the other root= values (not /dev/nfs, dhcp, LABEL=,
+	// nfs:, nfs4:, iscsi:, <server>:/<path> or /<path>), in order. Boot does
+	// not act on them; it warns that they are ignored.
 	RootOther []string
 
 	// Misc.
-	RootDelay time.Duration // rootdelay= / nfsrootdelay=: bound on waiting for the root; 0 = keep trying
+	RootDelay time.Duration // rootdelay= / nfsrootdelay= / rd.retry=: bound on waiting for the root; 0 = keep trying
 	Init      string        // init=, default /sbin/init
 	// InitArgs are the arguments the kernel gave /init (Parse's args): the
 	// words after "--" and the bare words before it that the kernel did not
 	// know (e.g. single). Boot passes them to init= unchanged.
 	InitArgs []string
-	Break    string // break=<stage> (break alone = "premount"): open the rescue shell before that stage
+	// Break is the first of Breaks in boot order ("" = none).
+	Break string
+	// Breaks are the stages (BreakStages names, in boot order, each once)
+	// before which a rescue shell opens: break=, rd.break=, with the
+	// initramfs-tools and dracut names mapped onto ours (see breakAliases).
+	Breaks []string
+	// RescueShell is dracut's rd.shell (true) / rd.shell=0 (false): offer a
+	// rescue shell when the boot fails. nil: the default (a shell if the
+	// image has one and panic= is absent).
+	RescueShell *bool
 
-	// ISCSI holds every ISCSI_*/iscsi_*/rd.iscsi.*/netroot=iscsi: value found,
-	// keyed by the canonical upper-case open-iscsi name (iscsi.KeyTargetIP,
-	// ...; netroot= may also set iscsi.KeyLUN). A key present with "" is
-	// meaningful (ISCSI_TARGET_IP=: use the DHCP next-server). The
-	// environment is read first; the command line wins.
+	// ISCSI holds every ISCSI_*/iscsi_*/rd.iscsi.* value found, and the
+	// first netroot=iscsi:/root=iscsi: target, keyed by the canonical
+	// upper-case open-iscsi name (iscsi.KeyTargetIP, ...; a target may also
+	// set iscsi.KeyLUN). A key present with "" is meaningful
+	// (ISCSI_TARGET_IP=: use the DHCP next-server). The environment is read
+	// first; the command line wins.
 	ISCSI map[string]string
+	// ISCSITargets holds each netroot=iscsi:..., root=iscsi:... and
+	// iscsiroot= target in order, each with only its own keys (target IP
+	// and name, and port, LUN, CHAP names and secrets when given). The
+	// boot logs in to each, taking what a target lacks (the initiator) from
+	// ISCSI. The first one is also merged into ISCSI.
+	ISCSITargets []map[string]string
+	// ISCSIFirmware: take the iSCSI target(s) and initiator name from the
+	// iBFT (/sys/firmware/ibft): rd.iscsi.firmware[=1], iscsi_firmware,
+	// iscsi_auto. Command-line values win over the firmware's.
+	ISCSIFirmware bool
 
 	// Sidus holds sidus.* options (sidus.format=empty, sidus.iscsi.fallback=...),
 	// keyed without the "sidus." prefix.
 	Sidus map[string]string
+
+	// Warnings are the forms Parse accepted with an approximate meaning
+	// (ip=rarp: DHCP is used, overlayroot=crypt: tmpfs is used, ...), one
+	// line each, starting with the parameter. Boot logs them.
+	Warnings []string
 }
 
 // UpperKind selects the writable layer.
 type UpperKind string
 
 const (
-	UpperTmpfs UpperKind = "tmpfs"
-	UpperISCSI UpperKind = "iscsi"
+	UpperTmpfs  UpperKind = "tmpfs"
+	UpperISCSI  UpperKind = "iscsi"
+	UpperDevice UpperKind = "device" // a local block device, UpperDev (overlayroot=device:dev=...)
 )
 
 // IPMode is how the interface is configured.
@@ -65,12 +135,16 @@ type IPMode string
 const (
 	IPDHCP   IPMode = "dhcp" // ip=dhcp|on|any, or no ip= at all
 	IPStatic IPMode = "static"
-	IPOff    IPMode = "off" // ip=off|none: the init configures no address
+	IPOff    IPMode = "off"  // ip=off|none: the init configures no address
+	IPIBFT   IPMode = "ibft" // the address the iBFT gives (rd.iscsi.ibft, ip=ibft, iscsi_auto, no ip=)
 )
 
-// IPConfig is ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>:<ntp0>
-// or ip=dhcp|on|any|off|none. ntp0 is checked but not kept: the init sets
-// no clock from the network.
+// IPConfig is one ip= (or nfsaddrs=):
+// <client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>:<ntp0>
+// (the kernel), with dracut's :<mtu>:<macaddr> after <autoconf> instead of
+// the DNS fields, dracut's <device>:<autoconf>[:<mtu>[:<macaddr>]], or a
+// lone autoconf word (dhcp, on, any, off, none). ntp0 is checked but not
+// kept: the init sets no clock from the network.
 type IPConfig struct {
 	Mode     IPMode
 	Client   net.IP
@@ -80,4 +154,33 @@ type IPConfig struct {
 	Hostname string
 	Device   string // empty: BOOTIF, then eth0, then first link with carrier
 	DNS      []net.IP
+	MTU      int              // 0: leave the link's MTU
+	MAC      net.HardwareAddr // nil: keep the NIC's address; else set it (dracut <macaddr>)
+}
+
+// IfName is one dracut ifname=<name>:<MAC>.
+type IfName struct {
+	Name string
+	MAC  net.HardwareAddr
+}
+
+// Bond is one dracut bond=<name>[:<slaves>[:<options>[:<mtu>]]].
+type Bond struct {
+	Name   string
+	Slaves []string // the enslaved interfaces, in order (default eth0, eth1)
+	// Options are the bonding driver's sysfs attributes
+	// (/sys/class/net/<name>/bonding/<key>): mode=balance-rr|active-backup|
+	// balance-xor|broadcast|802.3ad|balance-tlb|balance-alb (or 0-6),
+	// miimon=<ms>, ...; arp_ip_target's addresses stay ';'-separated.
+	// Empty: the driver's defaults (mode balance-rr).
+	Options map[string]string
+	MTU     int // 0: leave it
+}
+
+// VLAN is one dracut vlan=<name>:<parent>. ID is derived from the name as
+// dracut does: vlan0005 and vlan5 give 5, eth0.0005 and eth0.5 give 5.
+type VLAN struct {
+	Name   string
+	Parent string
+	ID     int // 1-4094
 }

@@ -1,6 +1,7 @@
 package cmdline
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -14,52 +15,200 @@ var nfsNumericOptions = []string{
 	"acregmin", "acregmax", "acdirmin", "acdirmax", "actimeo",
 }
 
-// parseNFSRoot parses nfsroot=[server:][path][,options].
-func (c *Config) parseNFSRoot(v string) error {
+// parseNFSRoot parses nfsroot=[server:][path][,opts] (the kernel), also
+// with dracut's and initramfs-tools' ':' before the options, and
+// initramfs-tools' nfsroot=auto (everything from DHCP, like an empty one).
+func (p *parser) parseNFSRoot(key, v string) error {
+	c := p.c
 	c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = "", "", nil, ""
-	head, opts, hasOpts := strings.Cut(v, ",")
-	server, path, err := splitServerPath(head)
-	if err != nil {
-		return &ParamError{Param: "nfsroot", Value: v, Reason: err.Error(), Expected: nfsrootForm}
-	}
-	c.NFSServer, c.NFSPath = server, path
-	if !hasOpts {
+	if v == "auto" {
 		return nil
+	}
+	spec, err := splitNFS(v)
+	if err == nil {
+		err = spec.check()
+	}
+	if err != nil {
+		return nfsParamError(key, v, err, nfsrootForm)
+	}
+	c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
+	return nil
+}
+
+// parseRoot parses root=: /dev/nfs, dhcp (and dracut's dhcp6) and an empty
+// value say what SIDUS always does (an NFS root, DHCP filling in what
+// nfsroot= leaves); LABEL= names the writable device's filesystem; dracut's
+// nfs:, nfs4:, <server>:/<path> and /<path> set the NFS root like
+// nfsroot=; iscsi: adds an iSCSI target like netroot=. Anything else is
+// recorded in RootOther.
+func (p *parser) parseRoot(key, v string) error {
+	c := p.c
+	switch {
+	case v == "", v == "/dev/nfs", v == "dhcp":
+	case v == "dhcp6":
+		p.warn(key, v, "DHCPv6 is not supported; the NFS root is taken from the DHCP (IPv4) root-path")
+	case strings.HasPrefix(v, "LABEL="):
+		label := strings.TrimPrefix(v, "LABEL=")
+		if label == "" {
+			return &ParamError{Param: key, Value: v, Reason: "empty label", Expected: rootNFSForm}
+		}
+		c.RWLabel = label
+	case v == "iscsi":
+		p.askISCSI(key, v)
+	case strings.HasPrefix(v, "iscsi:"):
+		return p.addISCSITarget(key, v)
+	case strings.HasPrefix(v, "nfs:"), strings.HasPrefix(v, "nfs4:"),
+		strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "/dev/"),
+		isServerPath(v):
+		spec, err := splitNFSRoot(v)
+		if err == nil {
+			err = spec.check()
+		}
+		if err != nil {
+			return nfsParamError(key, v, err, rootNFSForm)
+		}
+		c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
+	default:
+		c.RootOther = append(c.RootOther, v)
+	}
+	return nil
+}
+
+// isServerPath reports whether root= is dracut's legacy <server>:/<path>.
+func isServerPath(v string) bool {
+	server, path, ok := strings.Cut(v, ":")
+	return ok && strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "//") && checkServer(server) == nil
+}
+
+// nfsSpec is an NFS root spelled out: server, path, options, version.
+type nfsSpec struct {
+	server, path, version string
+	opts                  []string
+}
+
+// check rejects a spec the kernel cannot mount.
+func (s nfsSpec) check() error {
+	if s.path != "" && !strings.HasPrefix(s.path, "/") {
+		return fmt.Errorf("path %q is not absolute", s.path)
+	}
+	return nil
+}
+
+// splitNFSRoot splits dracut's root=nfs:..., root=nfs4:... and legacy
+// root=[<server>:]/<path>[:<options>|,<options>] (nfs-lib.sh's
+// nfsroot_to_var), and Anaconda's nfs:<options>:<server>:/<path>.
+// nfs4: means NFSv4 unless the options name a minor version.
+func splitNFSRoot(v string) (nfsSpec, error) {
+	proto := ""
+	if kind, rest, ok := strings.Cut(v, ":"); ok && (kind == "nfs" || kind == "nfs4") {
+		proto, v = kind, rest
+		if head, _, ok := strings.Cut(v, ":/"); ok && strings.Contains(head, ":") {
+			// Anaconda: nfs:<options>:<server>:/<path>
+			opts, server, _ := strings.Cut(head, ":")
+			v = server + ":" + strings.TrimPrefix(v, head+":") + ":" + opts
+		}
+	}
+	spec, err := splitNFS(v)
+	if err == nil && proto == "nfs4" && spec.version == "" {
+		spec.version = "4"
+	}
+	return spec, err
+}
+
+// splitNFS splits [<server>:][<path>][<sep><options>], where sep is ','
+// (the kernel) or ':' (dracut, initramfs-tools) and the options are
+// comma-separated. The server is an IPv4 address or a host name.
+func splitNFS(v string) (nfsSpec, error) {
+	var s nfsSpec
+	if strings.HasPrefix(v, "[") {
+		return s, fmt.Errorf("%q: IPv6 servers are not supported: the init configures IPv4 only", v)
+	}
+	rest := v
+	if v != "" && !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, ",") {
+		server, after, ok := strings.Cut(v, ":")
+		if !ok {
+			return s, fmt.Errorf("%q is neither server: nor an absolute path", v)
+		}
+		if server != "" {
+			if err := checkServer(server); err != nil {
+				return s, err
+			}
+		}
+		s.server, rest = server, after
+	}
+	path, opts := rest, ""
+	if i := strings.IndexAny(rest, ",:"); i >= 0 {
+		path, opts = rest[:i], rest[i+1:]
+	}
+	if path != "" && !strings.HasPrefix(path, "/") {
+		return s, fmt.Errorf("path %q is not absolute", path)
+	}
+	s.path = path
+	var err error
+	s.opts, s.version, err = parseNFSOptions(opts)
+	return s, err
+}
+
+// optionError is a malformed NFS option and the form expected.
+type optionError struct{ reason, expected string }
+
+func (e *optionError) Error() string { return e.reason + "; expected " + e.expected }
+
+// nfsParamError builds the ParamError of key=v for err from splitNFS.
+func nfsParamError(key, v string, err error, form string) error {
+	var oe *optionError
+	if errors.As(err, &oe) {
+		return &ParamError{Param: key, Value: v, Reason: oe.reason, Expected: oe.expected}
+	}
+	return &ParamError{Param: key, Value: v, Reason: err.Error(), Expected: form}
+}
+
+// nfsVersions are the NFS versions the kernel mounts.
+var nfsVersions = []string{"3", "4", "4.0", "4.1", "4.2"}
+
+// parseNFSOptions checks comma-separated NFS mount options; "tcp"/"udp"
+// become proto=, and vers=/nfsvers=/vN give the version instead of an option.
+func parseNFSOptions(opts string) (out []string, version string, err error) {
+	if opts == "" {
+		return nil, "", nil
 	}
 	for _, o := range strings.Split(opts, ",") {
 		if o == "" {
 			continue // the kernel skips empty options too
 		}
 		bad := func(reason, expected string) error {
-			return &ParamError{Param: "nfsroot", Value: v, Reason: fmt.Sprintf("option %q: %s", o, reason), Expected: expected}
+			return &optionError{fmt.Sprintf("option %q: %s", o, reason), expected}
 		}
 		name, val, hasEq := strings.Cut(o, "=")
 		if !validOptionName(name) {
-			return bad("option name must be non-empty letters, digits, '_' or '-'", "options of the form name or name=value, e.g. nfsroot=,rsize=8192,tcp")
+			return nil, "", bad("option name must be non-empty letters, digits, '_' or '-'", "options of the form name or name=value, e.g. nfsroot=,rsize=8192,tcp")
+		}
+		if v, ok := strings.CutPrefix(name, "v"); ok && !hasEq && (allDigits(strings.ReplaceAll(v, ".", "")) && v != "") {
+			name, val, hasEq = "vers", v, true // the kernel's v3, v4, v4.1 options
 		}
 		switch {
 		case name == "tcp" || name == "udp":
 			if hasEq {
-				return bad(name+" takes no value", name+" or proto="+name)
+				return nil, "", bad(name+" takes no value", name+" or proto="+name)
 			}
 			o = "proto=" + name
 		case name == "vers" || name == "nfsvers":
-			switch val {
-			case "3", "4", "4.0", "4.1", "4.2":
-				c.NFSVersion = val
+			switch {
+			case slices.Contains(nfsVersions, val):
+				version = val
 				continue
-			case "2":
-				return bad("NFSv2 is not supported (modern kernels lack it)", name+"=3|4|4.0|4.1|4.2")
+			case val == "2":
+				return nil, "", bad("NFSv2 is not supported (modern kernels lack it)", "vers=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
 			}
-			return bad("unknown NFS version", name+"=3|4|4.0|4.1|4.2")
+			return nil, "", bad("unknown NFS version", "vers=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
 		case slices.Contains(nfsNumericOptions, name):
 			if n, err := strconv.ParseUint(val, 10, 32); err != nil || n == 0 || !allDigits(val) {
-				return bad(name+" needs a positive integer", name+"=<positive integer>, e.g. "+name+"=8192")
+				return nil, "", bad(name+" needs a positive integer", name+"=<positive integer>, e.g. "+name+"=8192")
 			}
 		}
-		c.NFSOptions = append(c.NFSOptions, o)
+		out = append(out, o)
 	}
-	return nil
+	return out, version, nil
 }
 
 func validOptionName(s string) bool {
@@ -73,30 +222,6 @@ func validOptionName(s string) bool {
 		}
 	}
 	return true
-}
-
-// splitServerPath splits "[server:][/path]". An empty server or path is
-// left empty. The path, if any, must be absolute.
-func splitServerPath(s string) (server, path string, err error) {
-	if s == "" {
-		return "", "", nil
-	}
-	if !strings.HasPrefix(s, "/") {
-		i := strings.IndexByte(s, ':')
-		if i < 0 {
-			return "", "", fmt.Errorf("%q is neither server: nor an absolute path", s)
-		}
-		server, s = s[:i], s[i+1:]
-		if server != "" {
-			if err := checkServer(server); err != nil {
-				return "", "", err
-			}
-		}
-	}
-	if s != "" && !strings.HasPrefix(s, "/") {
-		return "", "", fmt.Errorf("path %q is not absolute", s)
-	}
-	return server, s, nil
 }
 
 // checkServer accepts an IPv4 address or a host name.
@@ -132,25 +257,31 @@ func validHostname(s string) bool {
 	return true
 }
 
-// ResolveNFS fills in what nfsroot= left to DHCP, as the kernel does: an
-// empty server becomes the server of a root-path (option 17) of the form
-// server:/path, else siaddr (next-server), else the DHCP server identifier;
-// an empty path becomes root-path's path, else /tftpboot/%s. Every %s in
-// the path is replaced by clientIP. Options after a ',' in root-path are
-// ignored (give them in nfsroot=). "0.0.0.0" counts as absent.
+// ResolveNFS fills in what nfsroot= (or root=) left to DHCP, as the kernel
+// does: an empty server becomes the server of the root-path (option 17),
+// else siaddr (next-server), else the DHCP server identifier; an empty path
+// becomes the root-path's path, else /tftpboot/%s. Every %s in the path is
+// replaced by clientIP. "0.0.0.0" counts as absent.
+//
+// The root-path may be the kernel's [<server>:]<path>[,<options>] or
+// dracut's nfs:/nfs4:[<server>:]<path>[:<options>]. When its path is used,
+// its options and version are recorded in NFSRootPathOptions and
+// NFSRootPathVersion (else those are cleared), for NFSMountOptions and
+// WantNFSVersion.
 func (c *Config) ResolveNFS(dhcpServer, siaddr, rootPath, clientIP string) (server, path string, err error) {
+	c.NFSRootPathOptions, c.NFSRootPathVersion = nil, ""
 	server, path = c.NFSServer, c.NFSPath
 	if path == "" && rootPath != "" {
-		head, _, _ := strings.Cut(rootPath, ",")
-		rs, rp, err := splitServerPath(head)
+		spec, err := splitRootPath(rootPath)
 		if err != nil {
 			return "", "", &ParamError{Param: "nfsroot", Reason: fmt.Sprintf("DHCP root-path (option 17) %q: %v", rootPath, err),
-				Expected: "a root-path of the form [<server>:]/<path>, or set nfsroot=SERVER:/path"}
+				Expected: "a root-path of the form [<server>:]/<path>[,<options>] or nfs:<server>:/<path>[:<options>], or set nfsroot=SERVER:/path"}
 		}
 		if server == "" {
-			server = rs
+			server = spec.server
 		}
-		path = rp
+		path = spec.path
+		c.NFSRootPathOptions, c.NFSRootPathVersion = spec.opts, spec.version
 	}
 	for _, s := range []string{siaddr, dhcpServer} {
 		if server == "" && s != "0.0.0.0" {
@@ -174,19 +305,70 @@ func (c *Config) ResolveNFS(dhcpServer, siaddr, rootPath, clientIP string) (serv
 	return server, path, nil
 }
 
+// splitRootPath splits a DHCP root-path as an NFS root.
+func splitRootPath(rp string) (nfsSpec, error) {
+	if kind, _, ok := strings.Cut(rp, ":"); ok && (kind == "iscsi" || kind == "nbd" || kind == "cifs") {
+		return nfsSpec{}, fmt.Errorf("a %s root-path, not an NFS export (SIDUS boots an NFS root; give the iSCSI target in netroot=iscsi:...)", kind)
+	}
+	spec, err := splitNFSRoot(rp)
+	if err == nil {
+		err = spec.check()
+	}
+	return spec, err
+}
+
+// WantNFSVersion is the NFS version asked for: nfsroot='s (or root='s),
+// else the DHCP root-path's (after ResolveNFS); "" lets the boot try 4.2,
+// 4.1, then 3.
+func (c *Config) WantNFSVersion() string {
+	if c.NFSVersion != "" {
+		return c.NFSVersion
+	}
+	return c.NFSRootPathVersion
+}
+
+// nfsOptionKey names what an NFS option sets, so that a command-line option
+// can replace the root-path's: lock/nolock, hard/soft and ro/rw each set
+// one thing.
+func nfsOptionKey(o string) string {
+	n, _, _ := strings.Cut(o, "=")
+	switch n {
+	case "soft", "softerr":
+		return "hard"
+	case "rw":
+		return "ro"
+	}
+	if len(n) > 2 && strings.HasPrefix(n, "no") {
+		return n[2:]
+	}
+	return n
+}
+
 // NFSMountOptions builds the data string for mount(2) of the NFS root at
-// NFS version version ("" = c.NFSVersion; if that is empty too no vers= is
-// added). It is the nfsroot= options, then vers=, addr=server, for v4
-// clientaddr=clientIP, and for v3 nolock (no lockd in the initramfs) and
-// mountproto=tcp when proto=tcp. An option the user gave is never
+// NFS version version ("" = WantNFSVersion(); if that is empty too no
+// vers= is added). It is the root-path's options that no command-line
+// option replaces, the command-line options, then vers=, addr=server, for
+// v4 clientaddr=clientIP, and for v3 nolock (no lockd in the initramfs)
+// and mountproto=tcp when proto=tcp. An option the user gave is never
 // overridden. No "ro": the caller mounts with MS_RDONLY.
 func (c *Config) NFSMountOptions(server, clientIP, version string) string {
 	if version == "" {
-		version = c.NFSVersion
+		version = c.WantNFSVersion()
 	}
-	opts := slices.Clone(c.NFSOptions)
+	given := map[string]bool{}
+	for _, o := range c.NFSOptions {
+		given[nfsOptionKey(o)] = true
+	}
+	var opts []string
+	for _, o := range c.NFSRootPathOptions {
+		if !given[nfsOptionKey(o)] {
+			opts = append(opts, o)
+		}
+	}
+	opts = append(opts, c.NFSOptions...)
+	user := slices.Clone(opts)
 	has := func(names ...string) bool {
-		for _, o := range c.NFSOptions {
+		for _, o := range user {
 			n, _, _ := strings.Cut(o, "=")
 			if slices.Contains(names, n) {
 				return true
@@ -195,7 +377,7 @@ func (c *Config) NFSMountOptions(server, clientIP, version string) string {
 		return false
 	}
 	proto := ""
-	for _, o := range c.NFSOptions {
+	for _, o := range user {
 		if p, ok := strings.CutPrefix(o, "proto="); ok {
 			proto = p
 		}
