@@ -316,7 +316,7 @@ func TestISCSI(t *testing.T) {
 	// with no I/O error, and every fsync'ed file is there after a reboot.
 	// Without CHAP and with mutual CHAP.
 	restart := func(t *testing.T, n iscsiNode, ird string) {
-		vm := iscsiBoot(t, e, lab, n, ird, report, "sidus.test.iscsi=writeload,checkload", "sidus.test.load=75")
+		vm := iscsiBoot(t, e, lab, n, ird, report, "sidus.test.iscsi=writeload,agentstatus,checkload", "sidus.test.load=75")
 		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: node agent started`, `SIDUS-ITEST: writeload start`, `SIDUS-ITEST: writeload wrote=40 `); err != nil {
 			return
 		}
@@ -353,6 +353,10 @@ func TestISCSI(t *testing.T) {
 		files, errs := m[0][1], m[0][2]
 		if errs != "0" || matchLine(vm, `SIDUS-ITEST: writeload error`) || matchLine(vm, `I/O error`) {
 			t.Errorf("writes failed across the target restart: %s errors", errs)
+		}
+		if !matchLine(vm, `SIDUS-ITEST: agent iscsi.state: logged_in`) || !matchLine(vm, `SIDUS-ITEST: agent iscsi.reconnect_count: 1\s*$`) ||
+			!matchLine(vm, `SIDUS-ITEST: agent iscsi.reconnects\[0\]\.recovered: true`) {
+			t.Errorf("the agent's status does not tell one recovered reconnect")
 		}
 		_ = vm.Wait(60 * time.Second)
 		t.Logf("target down %v; agent logged in again %v after its return, writes completing %v after it (%s); %s files written, 0 errors",

@@ -184,7 +184,7 @@ func parseNFSOptions(opts string) (out []string, version string, err error) {
 			return nil, "", bad("option name must be non-empty letters, digits, '_' or '-'", "options of the form name or name=value, e.g. nfsroot=,rsize=8192,tcp")
 		}
 		if v, ok := strings.CutPrefix(name, "v"); ok && !hasEq && (allDigits(strings.ReplaceAll(v, ".", "")) && v != "") {
-			name, val, hasEq = "vers", v, true // the kernel's v3, v4, v4.1 options
+			name, val, hasEq = "v", v, true // the kernel's v3, v4, v4.1 options
 		}
 		switch {
 		case name == "tcp" || name == "udp":
@@ -192,15 +192,18 @@ func parseNFSOptions(opts string) (out []string, version string, err error) {
 				return nil, "", bad(name+" takes no value", name+" or proto="+name)
 			}
 			o = "proto=" + name
-		case name == "vers" || name == "nfsvers":
+		case name == "vers" || name == "nfsvers" || name == "v":
+			if name == "v" {
+				name = "vers"
+			}
 			switch {
 			case slices.Contains(nfsVersions, val):
 				version = val
 				continue
 			case val == "2":
-				return nil, "", bad("NFSv2 is not supported (modern kernels lack it)", "vers=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
+				return nil, "", bad("NFSv2 is not supported (modern kernels lack it)", name+"=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
 			}
-			return nil, "", bad("unknown NFS version", "vers=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
+			return nil, "", bad("unknown NFS version", name+"=3|4|4.0|4.1|4.2 (or v3, v4, v4.1, ...)")
 		case slices.Contains(nfsNumericOptions, name):
 			if n, err := strconv.ParseUint(val, 10, 32); err != nil || n == 0 || !allDigits(val) {
 				return nil, "", bad(name+" needs a positive integer", name+"=<positive integer>, e.g. "+name+"=8192")
