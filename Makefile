@@ -12,7 +12,7 @@ APT_PACKAGES := $(call packages,qemu/apt-packages.txt)
 BENCH_PACKAGES := $(call packages,qemu/bench/apt-packages.txt)
 BUILD := build
 
-.PHONY: all deps lint test unit e2e demo initrd bench clean
+.PHONY: all deps lint test unit e2e demo initrd bench fuzz clean
 
 all: initrd
 
@@ -53,6 +53,10 @@ bench: deps
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	$(GO) run ./cmd/sidus-lab bench
+
+# fuzz runs FuzzParse for 10^7 executions (outside make test).
+fuzz:
+	$(GO) test ./initramfs/cmdline -run '^$$' -fuzz FuzzParse -fuzztime 10000000x
 
 clean:
 	rm -rf $(BUILD)
