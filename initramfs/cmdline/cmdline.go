@@ -4,10 +4,17 @@
 // reads those and calls Parse, and tests and the fuzzer call Parse alone
 // (like u-root's pkg/cmdline).
 //
-// The rules follow the kernel's Documentation/admin-guide/nfs/nfsroot.rst
-// (nfsroot=, ip=) and init/main.c (the words after "--"), initramfs-tools
-// (break=, rootdelay=, panic=), pxelinux (BOOTIF=), open-iscsi/initramfs-tools
-// (ISCSI_*) and dracut (rd.iscsi.*, netroot=iscsi:).
+// It reads the command lines users already write for other initramfs:
+// the kernel's Documentation/admin-guide/nfs/nfsroot.rst (nfsroot=, ip=,
+// nfsaddrs=) and init/main.c (the words after "--"); initramfs-tools
+// (initramfs-tools(7): nfsroot=auto, break=, rootdelay=, panic=, BOOTIF=);
+// dracut (dracut.cmdline(7): root=nfs:, root=nfs4:, root=dhcp,
+// root=iscsi:, netroot=iscsi:, rd.iscsi.*, ip=<dev>:dhcp, bootdev=,
+// ifname=, bond=, vlan=, rd.break=, rd.shell, rd.retry=); pxelinux
+// (IPAPPEND 1 ip=, BOOTIF=); open-iscsi (ISCSI_*, iscsi_*, iscsi_auto);
+// cloud-initramfs-tools' overlayroot=. testdata/cmdline/dialects.tsv holds
+// examples of each, with their source and meaning. What cannot be
+// honoured is parsed with its nearest meaning and a Config.Warnings line.
 package cmdline
 
 import (

@@ -38,7 +38,10 @@ func clMAC(s string) net.HardwareAddr {
 func TestParse(t *testing.T) {
 	seedNFS := func(c *Config) {
 		c.NFSOptions = []string{"rsize=8192", "wsize=8192", "proto=tcp"}
+		c.IPs = []IPConfig{{Mode: IPDHCP}}
 	}
+	// oneIP records the only ip= of a line: it is also the boot NIC's.
+	oneIP := func(c *Config, ipc IPConfig) { c.IP, c.IPs = ipc, []IPConfig{ipc} }
 	for _, tt := range []struct {
 		name    string
 		cmdline string
@@ -82,32 +85,38 @@ func TestParse(t *testing.T) {
 			c.RWLabel = "RW2"
 			c.RootOther = []string{"/dev/sda1", "UUID=1234"}
 		}},
-		{"ip keywords both and bootp", "ip=both", nil, func(c *Config) {}},
-		{"ip bootp", "ip=off ip=bootp", nil, func(c *Config) {}},
-		{"ip off", "ip=off", nil, func(c *Config) { c.IP.Mode = IPOff }},
-		{"ip none", "ip=none", nil, func(c *Config) { c.IP.Mode = IPOff }},
+		{"ip keywords both and bootp", "ip=both", nil, func(c *Config) {
+			oneIP(c, IPConfig{Mode: IPDHCP})
+			c.Warnings = []string{"ip=both: BOOTP and RARP are not supported; DHCP is used"}
+		}},
+		{"ip bootp", "ip=off ip=bootp", nil, func(c *Config) {
+			oneIP(c, IPConfig{Mode: IPDHCP})
+			c.Warnings = []string{"ip=bootp: BOOTP is not supported; DHCP is used (a DHCP server answers, a BOOTP-only server may not)"}
+		}},
+		{"ip off", "ip=off", nil, func(c *Config) { oneIP(c, IPConfig{Mode: IPOff}) }},
+		{"ip none", "ip=none", nil, func(c *Config) { oneIP(c, IPConfig{Mode: IPOff}) }},
 		{"ip static full", "ip=192.168.1.50:192.168.1.1:192.168.1.254:255.255.255.0:node50:eth0:off:192.168.1.1:8.8.8.8:192.168.1.3", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("192.168.1.50"), Server: clIP4("192.168.1.1"), Gateway: clIP4("192.168.1.254"),
+			oneIP(c, IPConfig{Mode: IPStatic, Client: clIP4("192.168.1.50"), Server: clIP4("192.168.1.1"), Gateway: clIP4("192.168.1.254"),
 				Netmask: net.CIDRMask(24, 32), Hostname: "node50", Device: "eth0",
-				DNS: []net.IP{clIP4("192.168.1.1"), clIP4("8.8.8.8")}}
+				DNS: []net.IP{clIP4("192.168.1.1"), clIP4("8.8.8.8")}})
 		}},
 		{"ip static prefix, trailing fields omitted", "ip=10.0.0.9::10.0.0.254:16", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), Gateway: clIP4("10.0.0.254"), Netmask: net.CIDRMask(16, 32)}
+			oneIP(c, IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), Gateway: clIP4("10.0.0.254"), Netmask: net.CIDRMask(16, 32)})
 		}},
 		{"ip client only", "ip=10.0.0.9", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9")}
+			oneIP(c, IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9")})
 		}},
 		{"ip static none", "ip=10.0.0.9:::::eth2:none", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), Device: "eth2"}
+			oneIP(c, IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), Device: "eth2"})
 		}},
-		{"ip device dhcp", "ip=:::::eth1:dhcp", nil, func(c *Config) { c.IP = IPConfig{Mode: IPDHCP, Device: "eth1"} }},
+		{"ip device dhcp", "ip=:::::eth1:dhcp", nil, func(c *Config) { oneIP(c, IPConfig{Mode: IPDHCP, Device: "eth1"}) }},
 		{"ip device any with hostname", "ip=::::n1:eno1:any", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPDHCP, Device: "eno1", Hostname: "n1"}
+			oneIP(c, IPConfig{Mode: IPDHCP, Device: "eno1", Hostname: "n1"})
 		}},
-		{"ip device, no autoconf, no address", "ip=:::::eth1", nil, func(c *Config) { c.IP = IPConfig{Mode: IPDHCP, Device: "eth1"} }},
-		{"ip device off", "ip=:::::eth1:off", nil, func(c *Config) { c.IP = IPConfig{Mode: IPOff, Device: "eth1"} }},
+		{"ip device, no autoconf, no address", "ip=:::::eth1", nil, func(c *Config) { oneIP(c, IPConfig{Mode: IPDHCP, Device: "eth1"}) }},
+		{"ip device off", "ip=:::::eth1:off", nil, func(c *Config) { oneIP(c, IPConfig{Mode: IPOff, Device: "eth1"}) }},
 		{"ip dns1 only", "ip=10.0.0.9::::::off::9.9.9.9", nil, func(c *Config) {
-			c.IP = IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), DNS: []net.IP{clIP4("9.9.9.9")}}
+			oneIP(c, IPConfig{Mode: IPStatic, Client: clIP4("10.0.0.9"), DNS: []net.IP{clIP4("9.9.9.9")}})
 		}},
 		{"BOOTIF pxelinux", "BOOTIF=01-AA-bb-cc-dd-ee-ff", nil, func(c *Config) { c.BootIF = clMAC("aa:bb:cc:dd:ee:ff") }},
 		{"BOOTIF no type", "BOOTIF=aa-bb-cc-dd-ee-ff", nil, func(c *Config) { c.BootIF = clMAC("aa:bb:cc:dd:ee:ff") }},
@@ -117,13 +126,16 @@ func TestParse(t *testing.T) {
 		{"aufs percent", "aufs=tmpfs:50%", nil, func(c *Config) { c.TmpfsSize = "50%" }},
 		{"aufs last wins resets size", "aufs=tmpfs:1G aufs=iscsi", nil, func(c *Config) { c.Upper = UpperISCSI }},
 		{"init, panic, break, rw", "init=/bin/sh panic=-1 break rw", nil, func(c *Config) {
-			c.Init, c.Break = "/bin/sh", StagePremount
+			c.Init, c.Break, c.Breaks = "/bin/sh", StagePremount, []string{StagePremount}
 		}},
 		{"panic 0, ro after rw", "panic=0 rw ro", nil, func(c *Config) {}},
-		{"break stages", "break=nfs", nil, func(c *Config) { c.Break = StageNFS }},
-		{"break bottom alias", "break=bottom", nil, func(c *Config) { c.Break = StageInit }},
-		{"break init", "break=init", nil, func(c *Config) { c.Break = StageInit }},
-		{"break empty", "break=", nil, func(c *Config) { c.Break = StagePremount }},
+		{"break stages", "break=nfs", nil, func(c *Config) { c.Break, c.Breaks = StageNFS, []string{StageNFS} }},
+		{"break bottom alias", "break=bottom", nil, func(c *Config) { c.Break, c.Breaks = StagePremount, []string{StagePremount} }},
+		{"break init", "break=init", nil, func(c *Config) { c.Break, c.Breaks = StageInit, []string{StageInit} }},
+		{"break empty", "break=", nil, func(c *Config) { c.Break, c.Breaks = StagePremount, []string{StagePremount} }},
+		{"break list and rd.break, boot order", "break=union,nfs rd.break=pre-udev break=init", nil, func(c *Config) {
+			c.Break, c.Breaks = StageModules, []string{StageModules, StageNFS, StageUnion, StageInit}
+		}},
 		{"quoted value", `console=ttyS0 init="/sbin/my init" ISCSI_INITIATOR="iqn.x:a b"`, nil, func(c *Config) {
 			c.Init = "/sbin/my init"
 			c.ISCSI[iscsi.KeyInitiator] = "iqn.x:a b"
@@ -144,14 +156,27 @@ func TestParse(t *testing.T) {
 				iscsi.KeyTargetGroup: "1", iscsi.KeyUsername: "u", iscsi.KeyPassword: "p", iscsi.KeyInUsername: "iu", iscsi.KeyInPassword: "ip"}
 		}},
 		{"bare ISCSI key is an init word", "ISCSI_TARGET_IP", nil, func(c *Config) {}},
-		{"netroot iscsi", "netroot=iscsi:192.168.1.2::3260:0:iqn.2013-04.zone.sidus.target:default", nil, func(c *Config) {
+		{"netroot iscsi", "aufs=iscsi netroot=iscsi:192.168.1.2::3260:0:iqn.2013-04.zone.sidus.target:default", nil, func(c *Config) {
+			c.Upper = UpperISCSI
 			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "192.168.1.2", iscsi.KeyTargetPort: "3260", iscsi.KeyLUN: "0", iscsi.KeyTargetName: "iqn.2013-04.zone.sidus.target:default"}
+			c.ISCSITargets = []map[string]string{maps.Clone(c.ISCSI)}
 		}},
-		{"netroot iscsi with credentials, empty ip", "netroot=iscsi:u:p:iu:ip@:6:::iqn.t", nil, func(c *Config) {
+		{"netroot iscsi with credentials, empty ip", "netroot=iscsi:u:p:iu:ip@:6:::iqn.t aufs=iscsi", nil, func(c *Config) {
+			c.Upper = UpperISCSI
 			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "", iscsi.KeyTargetName: "iqn.t", iscsi.KeyUsername: "u", iscsi.KeyPassword: "p", iscsi.KeyInUsername: "iu", iscsi.KeyInPassword: "ip"}
+			c.ISCSITargets = []map[string]string{maps.Clone(c.ISCSI)}
 		}},
-		{"netroot ipv6", "netroot=iscsi:[fe80::1]::::iqn.t", nil, func(c *Config) {
+		{"netroot ipv6, tmpfs warned", "netroot=iscsi:[fe80::1]::::iqn.t", nil, func(c *Config) {
 			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "fe80::1", iscsi.KeyTargetName: "iqn.t"}
+			c.ISCSITargets = []map[string]string{maps.Clone(c.ISCSI)}
+			c.Warnings = []string{"netroot=iscsi:[fe80::1]::::iqn.t: an iSCSI target is configured but the writable layer is tmpfs (by default); add aufs=iscsi to keep the node's changes on it"}
+		}},
+		{"two netroot targets: the first is ISCSI, rd.iscsi.* overrides it", "aufs=iscsi netroot=iscsi:10.0.0.1::::iqn.a netroot=iscsi:10.0.0.2::::iqn.b rd.iscsi.target.port=3261", nil, func(c *Config) {
+			c.Upper = UpperISCSI
+			c.ISCSI = map[string]string{iscsi.KeyTargetIP: "10.0.0.1", iscsi.KeyTargetName: "iqn.a", iscsi.KeyTargetPort: "3261"}
+			c.ISCSITargets = []map[string]string{
+				{iscsi.KeyTargetIP: "10.0.0.1", iscsi.KeyTargetName: "iqn.a"},
+				{iscsi.KeyTargetIP: "10.0.0.2", iscsi.KeyTargetName: "iqn.b"}}
 		}},
 		{"netroot nfs ignored", "netroot=nfs:1.2.3.4:/x", nil, func(c *Config) {}},
 		{"sidus options", "sidus.format=never sidus.iscsi.fallback=wait sidus.hostname=off sidus.resolv=on sidus.fstab=off sidus.netprotect=on", nil, func(c *Config) {
@@ -185,7 +210,7 @@ func TestParseErrors(t *testing.T) {
 		{"aufs=tmpfs:", nil, "aufs", "size"},
 		{"aufs=tmpfs:2T", nil, "aufs", `size "2T"`},
 		{"aufs=tmpfs:-1", nil, "aufs", `size "-1"`},
-		{"ip=1.2.3", nil, "ip", `ip=1.2.3: client address "1.2.3" is not an IPv4 address; expected ip=dhcp|off|<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>`},
+		{"ip=1.2.3", nil, "ip", `ip=1.2.3: client address "1.2.3" is not an IPv4 address; expected ip=dhcp|on|any|off|none|<device>:dhcp`},
 		{"ip=10.0.0.1:10.0.0.300", nil, "ip", `server address "10.0.0.300"`},
 		{"ip=10.0.0.1::gw", nil, "ip", `gateway address "gw"`},
 		{"ip=10.0.0.1:::255.0.255.0", nil, "ip", `netmask "255.0.255.0"`},
@@ -194,13 +219,22 @@ func TestParseErrors(t *testing.T) {
 		{"ip=10.0.0.1::::" + strings.Repeat("h", 65), nil, "ip", "hostname"},
 		{"ip=10.0.0.1:::::a/b", nil, "ip", `device "a/b"`},
 		{"ip=10.0.0.1:::::" + strings.Repeat("e", 16), nil, "ip", "device"},
-		{"ip=10.0.0.1::::::rarp", nil, "ip", `autoconf "rarp"`},
+		{"ip=10.0.0.1::::::bogus", nil, "ip", `autoconf "bogus"`},
+		{"nfsaddrs=10.0.0.1::::::bogus", nil, "nfsaddrs", `nfsaddrs=10.0.0.1::::::bogus: autoconf "bogus"`},
 		{"ip=10.0.0.1:::::::x", nil, "ip", `dns0 address "x"`},
 		{"ip=10.0.0.1::::::::x", nil, "ip", `dns1 address "x"`},
 		{"ip=10.0.0.1:::::::::x", nil, "ip", `ntp0 address "x"`},
-		{"ip=1:2:3:4:5:6:7:8:9:10:11", nil, "ip", "11 fields"},
+		{"ip=1.1.1.1::::::off:1.1.1.1:1.1.1.1:1.1.1.1:2.2.2.2", nil, "ip", "11 fields"},
+		{"ip=1:2:3:4:5:6:7:8:9:10:11:12:13:14:15", nil, "ip", "15 fields"},
+		{"ip=[2001:db8::1]::[2001:db8::fe]:64::eth0:none", nil, "ip", "IPv6 addresses are not supported"},
+		{"ip=eth0:dhcp:9000000", nil, "ip", `MTU "9000000"`},
+		{"ip=eth0:dhcp:1500:01:00:5e:00:00:01", nil, "ip", "multicast"},
+		{"ip=eth0:dhcp::52:54:00", nil, "ip", "MAC address"},
+		{"ip=eth0:dhcp:1.2.3.4", nil, "ip", "expected [<mtu>][:<macaddr>]"},
+		{"ip=dhcp,1", nil, "ip", "client identifier"},
+		{"ip=10.0.0.1:10.0.0.2/33::24::eth0:none", nil, "ip", "prefix length"},
 		{"ip=::1", nil, "ip", "not an IPv4 address"},
-		{"ip=dhcp6", nil, "ip", "ip=dhcp6"},
+		{"ip=dhcp7", nil, "ip", "ip=dhcp7"},
 		{"nfsroot=myserver", nil, "nfsroot", `"myserver" is neither server: nor an absolute path`},
 		{"nfsroot=srv:relative", nil, "nfsroot", `path "relative" is not absolute`},
 		{"nfsroot=1.2.3:/x", nil, "nfsroot", `server "1.2.3" is not an IPv4 address`},
@@ -221,8 +255,9 @@ func TestParseErrors(t *testing.T) {
 		{"init", nil, "init", "init: not an absolute path"},
 		{"panic=soon", nil, "panic", "panic=soon: expected panic=<seconds>"},
 		{"panic=+1", nil, "panic", "panic=+1"},
-		{"break=mountroot", nil, "break", "break=modules|network|nfs|premount|union|init"},
-		{"break=nfs,union", nil, "break", "unknown stage"},
+		{"break=postmount", nil, "break", "break=modules|network|nfs|premount|union|init"},
+		{"break=nfs,bogus", nil, "break", `unknown stage "bogus"`},
+		{"rd.break=pre-bogus", nil, "rd.break", "unknown stage"},
 		{"BOOTIF=01-aa-bb-cc-dd-ee", nil, "BOOTIF", "multicast"},
 		{"BOOTIF=01-aa-bb-cc-dd", nil, "BOOTIF", "not an Ethernet MAC address"},
 		{"BOOTIF=aa-bb-cc-dd-ee-fg", nil, "BOOTIF", "BOOTIF=aa-bb-cc-dd-ee-fg"},
@@ -232,10 +267,13 @@ func TestParseErrors(t *testing.T) {
 		{"sidus.format=always", nil, "sidus.format", "expected sidus.format=empty|never"},
 		{"sidus.netprotect", nil, "sidus.netprotect", "sidus.netprotect=on|off"},
 		{"sidus.iscsi.fallback=", nil, "sidus.iscsi.fallback", "wait|tmpfs|fail"},
-		{"netroot=iscsi", nil, "netroot", "no target"},
+		{"netroot=iscsi:1.2.3.4::3260:a:b:c:0:iqn.t:x", nil, "netroot", "fields before the target name"},
+		{"netroot=iscsi:1.2.3:::0:iqn.t", nil, "netroot", `server "1.2.3"`},
+		{"netroot=iscsi:[10.0.0.1]:::0:iqn.t", nil, "netroot", "not an IPv6 address"},
+		{"netroot=iscsi::a:b:c:d@1.2.3.4::3260:0:iqn.t", nil, "netroot", "credentials"},
+		{"root=iscsi:1.2.3.4::99999::iqn.t", nil, "root", `port "99999"`},
 		{"netroot=iscsi:1.2.3.4", nil, "netroot", "too few fields"},
 		{"netroot=iscsi:1.2.3.4::3260:0", nil, "netroot", "too few fields"},
-		{"netroot=iscsi:1.2.3.4:17:3260:0:iqn.t", nil, "netroot", `protocol "17"`},
 		{"netroot=iscsi:1.2.3.4::99999:0:iqn.t", nil, "netroot", `port "99999"`},
 		{"netroot=iscsi:1.2.3.4::3260:x:iqn.t", nil, "netroot", `LUN "x"`},
 		{"netroot=iscsi:1.2.3.4::3260:0:", nil, "netroot", "empty target name"},

@@ -9,10 +9,14 @@ import (
 )
 
 // FuzzParse checks that Parse never panics, that its errors are
-// *ParamError naming a parameter, and that a successful parse is stable:
-// the canonical command line of the result parses back to the same Config.
+// *ParamError naming a parameter, that each warning starts with a
+// parameter Parse knows, and that a successful parse is stable: the
+// canonical command line of the result parses back to the same Config.
 // PanicTimeout must not panic on any line either.
 // The second argument is the environment, one KEY=value per line.
+// The seeds are testdata/cmdline/*.txt and the lines of dialects.tsv.
+//
+//	go test ./initramfs/cmdline -run '^$' -fuzz FuzzParse -fuzztime 10000000x
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../../testdata/cmdline/*.txt")
 	for _, file := range files {
@@ -21,6 +25,9 @@ func FuzzParse(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(string(b), "")
+	}
+	for _, dc := range readDialects(f) {
+		f.Add(dc.cmdline, "")
 	}
 	f.Add(SeedISCSI, "ISCSI_TARGET_IP=\nISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default\nPATH=/bin")
 	f.Add(`a="b c" "d=e f" -- "" x="y z"`, "iscsi_password=p w")
@@ -38,9 +45,24 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		for _, w := range c.Warnings {
+			if k := warningParam(w); params[k] == nil {
+				t.Fatalf("Parse(%q): warning %q does not start with a known parameter (%q)", cmdline, w, k)
+			}
+		}
 		checkRoundTrip(t, cmdline, c)
-		// The resolvers must not panic either.
+		// The resolvers must not panic either, nor the root-path parser.
 		c.ResolveNFS("10.0.0.1", "", "", "10.0.0.2")
 		c.NFSMountOptions("10.0.0.1", "10.0.0.2", c.NFSVersion)
+		if _, _, err := c.ResolveNFS("10.0.0.1", "", cmdline, "10.0.0.2"); err == nil {
+			c.NFSMountOptions("10.0.0.1", "10.0.0.2", "")
+		}
 	})
+}
+
+// warningParam is the parameter a warning starts with: "key=value: ..." or "key: ...".
+func warningParam(w string) string {
+	head, _, _ := strings.Cut(w, ": ")
+	k, _, _ := strings.Cut(head, "=")
+	return k
 }

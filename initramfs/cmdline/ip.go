@@ -124,7 +124,7 @@ func (p *parser) parseIP(key, v string) error {
 		}
 		ipc.Device = d
 	}
-	if err := ipTail(&ipc, f[7:], bad); err != nil {
+	if err := ipTail(&ipc, f[7:], false, bad); err != nil {
 		return err
 	}
 	ac := strings.ToLower(f[6])
@@ -158,11 +158,8 @@ func (p *parser) parseIPDevice(key, v string, f []string, bad func(string) error
 		return bad(fmt.Sprintf("device %q is not an interface name (at most 15 characters, no '/' or spaces)", f[0]))
 	}
 	ipc := IPConfig{Device: f[0]}
-	if err := ipTail(&ipc, f[2:], bad); err != nil {
+	if err := ipTail(&ipc, f[2:], true, bad); err != nil {
 		return err
-	}
-	if ipc.DNS != nil || (len(f) > 2 && f[2] != "" && ipc.MTU == 0) {
-		return bad(fmt.Sprintf("after %s:%s, expected [<mtu>][:<macaddr>]", f[0], f[1]))
 	}
 	a := autoconfWords[strings.ToLower(f[1])]
 	if a.warn != "" {
@@ -175,8 +172,9 @@ func (p *parser) parseIPDevice(key, v string, f []string, bad func(string) error
 
 // ipTail parses what follows <autoconf>: the kernel's <dns0>:<dns1>:<ntp0>,
 // or dracut's <mtu>[:<macaddr>] (a number first) or :<macaddr> (an empty
-// field, then a MAC address).
-func ipTail(ipc *IPConfig, t []string, bad func(string) error) error {
+// field, then a MAC address). After dracut's <device>:<autoconf> (device)
+// only <mtu>:<macaddr> may follow.
+func ipTail(ipc *IPConfig, t []string, device bool, bad func(string) error) error {
 	mac := func(fields []string) error {
 		s := strings.Join(fields, ":")
 		if len(fields) != 1 && len(fields) != 6 {
@@ -202,8 +200,10 @@ func ipTail(ipc *IPConfig, t []string, bad func(string) error) error {
 			return mac(t[1:])
 		}
 		return nil
-	case t[0] == "" && (len(t) == 7 || len(t) == 2 && looksLikeMAC(t[1])):
+	case t[0] == "" && (device && len(t) > 1 || len(t) == 7 || len(t) == 2 && looksLikeMAC(t[1])):
 		return mac(t[1:])
+	case device && (t[0] != "" || len(t) > 1):
+		return bad(fmt.Sprintf("after <device>:<autoconf>, %q: expected [<mtu>][:<macaddr>]", strings.Join(t, ":")))
 	case len(t) > 3:
 		return bad(fmt.Sprintf("%d fields, at most 10 (<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>:<ntp0>)", len(t)+7))
 	}

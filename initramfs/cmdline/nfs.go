@@ -38,9 +38,9 @@ func (p *parser) parseNFSRoot(key, v string) error {
 // parseRoot parses root=: /dev/nfs, dhcp (and dracut's dhcp6) and an empty
 // value say what SIDUS always does (an NFS root, DHCP filling in what
 // nfsroot= leaves); LABEL= names the writable device's filesystem; dracut's
-// nfs:, nfs4:, <server>:/<path> and /<path> set the NFS root like
-// nfsroot=; iscsi: adds an iSCSI target like netroot=. Anything else is
-// recorded in RootOther.
+// nfs[4], nfs[4]:..., <server>:/<path> and /<path> (not under /dev) set the
+// NFS root like nfsroot=; iscsi: adds an iSCSI target like netroot=.
+// Anything else is recorded in RootOther.
 func (p *parser) parseRoot(key, v string) error {
 	c := p.c
 	switch {
@@ -57,6 +57,9 @@ func (p *parser) parseRoot(key, v string) error {
 		p.askISCSI(key, v)
 	case strings.HasPrefix(v, "iscsi:"):
 		return p.addISCSITarget(key, v)
+	case v == "nfs", v == "nfs4":
+		spec, _ := splitNFSRoot(v + ":") // an NFS root, all from DHCP
+		c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
 	case strings.HasPrefix(v, "nfs:"), strings.HasPrefix(v, "nfs4:"),
 		strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "/dev/"),
 		isServerPath(v):
@@ -102,7 +105,7 @@ func splitNFSRoot(v string) (nfsSpec, error) {
 	proto := ""
 	if kind, rest, ok := strings.Cut(v, ":"); ok && (kind == "nfs" || kind == "nfs4") {
 		proto, v = kind, rest
-		if head, _, ok := strings.Cut(v, ":/"); ok && strings.Contains(head, ":") {
+		if head, _, ok := strings.Cut(v, ":/"); ok && strings.Contains(head, ":") && !strings.HasPrefix(head, "[") {
 			// Anaconda: nfs:<options>:<server>:/<path>
 			opts, server, _ := strings.Cut(head, ":")
 			v = server + ":" + strings.TrimPrefix(v, head+":") + ":" + opts
@@ -180,11 +183,11 @@ func parseNFSOptions(opts string) (out []string, version string, err error) {
 			return &optionError{fmt.Sprintf("option %q: %s", o, reason), expected}
 		}
 		name, val, hasEq := strings.Cut(o, "=")
+		if v, ok := strings.CutPrefix(name, "v"); ok && !hasEq && allDigits(strings.ReplaceAll(v, ".", "")) && !strings.HasPrefix(v, ".") {
+			name, val = "v", v // the kernel's v3, v4, v4.1 options
+		}
 		if !validOptionName(name) {
 			return nil, "", bad("option name must be non-empty letters, digits, '_' or '-'", "options of the form name or name=value, e.g. nfsroot=,rsize=8192,tcp")
-		}
-		if v, ok := strings.CutPrefix(name, "v"); ok && !hasEq && (allDigits(strings.ReplaceAll(v, ".", "")) && v != "") {
-			name, val, hasEq = "v", v, true // the kernel's v3, v4, v4.1 options
 		}
 		switch {
 		case name == "tcp" || name == "udp":

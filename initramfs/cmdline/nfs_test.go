@@ -2,6 +2,7 @@ package cmdline
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,6 +70,76 @@ func TestNFSMountOptions(t *testing.T) {
 		}
 		if got := c.NFSMountOptions(tt.server, tt.client, tt.version); got != tt.want {
 			t.Errorf("%q: NFSMountOptions(%q, %q, %q) = %q, want %q", tt.cmdline, tt.server, tt.client, tt.version, got, tt.want)
+		}
+	}
+}
+
+// The DHCP root-paths of dracut's test/TEST-20-NFS/dhcpd.conf, and the
+// kernel's [<server>:]<path>[,<options>]: ResolveNFS splits off the
+// options and the version, NFSMountOptions puts them before the command
+// line's, which win.
+func TestResolveNFSRootPathOptions(t *testing.T) {
+	for _, tt := range []struct {
+		rootPath     string
+		server, path string
+		opts         []string
+		version      string
+		mount        string // NFSMountOptions(server, "10.0.0.50", "") with the seed's nfsroot= options
+	}{
+		{"/nfs/client", "10.0.0.2", "/nfs/client", nil, "", "rsize=8192,wsize=8192,proto=tcp,addr=10.0.0.2"},
+		{"192.168.50.2:/nfs/client", "192.168.50.2", "/nfs/client", nil, "", "rsize=8192,wsize=8192,proto=tcp,addr=192.168.50.2"},
+		{"nfs:192.168.50.3:/nfs/client", "192.168.50.3", "/nfs/client", nil, "", "rsize=8192,wsize=8192,proto=tcp,addr=192.168.50.3"},
+		{"nfs:192.168.50.3:/nfs/client:wsize=4096", "192.168.50.3", "/nfs/client", []string{"wsize=4096"}, "",
+			"rsize=8192,wsize=8192,proto=tcp,addr=192.168.50.3"}, // the command line's wsize= wins
+		{"/nfs/client,wsize=4096,soft,timeo=14", "10.0.0.2", "/nfs/client", []string{"wsize=4096", "soft", "timeo=14"}, "",
+			"soft,timeo=14,rsize=8192,wsize=8192,proto=tcp,addr=10.0.0.2"},
+		{"192.168.50.2:/nfs/client,wsize=4096", "192.168.50.2", "/nfs/client", []string{"wsize=4096"}, "", "rsize=8192,wsize=8192,proto=tcp,addr=192.168.50.2"},
+		{"nfs:192.168.50.3:/nfs/client,wsize=4096", "192.168.50.3", "/nfs/client", []string{"wsize=4096"}, "", "rsize=8192,wsize=8192,proto=tcp,addr=192.168.50.3"},
+		{"nfs4:192.168.50.3:/client", "192.168.50.3", "/client", nil, "4", "rsize=8192,wsize=8192,proto=tcp,vers=4,addr=192.168.50.3,clientaddr=10.0.0.50"},
+		{"nfs4:192.168.50.3:/client:wsize=4096", "192.168.50.3", "/client", []string{"wsize=4096"}, "4",
+			"rsize=8192,wsize=8192,proto=tcp,vers=4,addr=192.168.50.3,clientaddr=10.0.0.50"},
+		{"192.168.50.2:/client,vers=3,udp,lock", "192.168.50.2", "/client", []string{"proto=udp", "lock"}, "3",
+			"lock,rsize=8192,wsize=8192,proto=tcp,vers=3,addr=192.168.50.2,mountproto=tcp"}, // proto=tcp from nfsroot= wins over udp
+		{"10.0.0.3:/srv/sidus,v4.2,nconnect=4", "10.0.0.3", "/srv/sidus", []string{"nconnect=4"}, "4.2",
+			"nconnect=4,rsize=8192,wsize=8192,proto=tcp,vers=4.2,addr=10.0.0.3,clientaddr=10.0.0.50"},
+	} {
+		t.Run(tt.rootPath, func(t *testing.T) {
+			c, err := Parse(SeedTmpfs, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			server, path, err := c.ResolveNFS("10.0.0.1", "10.0.0.2", tt.rootPath, "10.0.0.50")
+			if err != nil || server != tt.server || path != tt.path {
+				t.Fatalf("ResolveNFS = %q, %q, %v; want %q, %q", server, path, err, tt.server, tt.path)
+			}
+			if !slices.Equal(c.NFSRootPathOptions, tt.opts) || c.NFSRootPathVersion != tt.version || c.WantNFSVersion() != tt.version {
+				t.Errorf("root-path options %q version %q (want %q %q)", c.NFSRootPathOptions, c.NFSRootPathVersion, tt.opts, tt.version)
+			}
+			if got := c.NFSMountOptions(server, "10.0.0.50", ""); got != tt.mount {
+				t.Errorf("NFSMountOptions = %q, want %q", got, tt.mount)
+			}
+		})
+	}
+}
+
+// The root-path's options apply only to its own path: with nfsroot= naming
+// the path, they are cleared, and a later ResolveNFS forgets earlier ones.
+func TestResolveNFSRootPathIgnoredWithPath(t *testing.T) {
+	c, err := Parse("nfsroot=10.9.9.9:/srv/a,vers=4.1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NFSRootPathOptions = []string{"stale"}
+	if _, _, err := c.ResolveNFS("", "", "10.0.0.3:/srv/b,vers=3,soft", "10.0.0.50"); err != nil {
+		t.Fatal(err)
+	}
+	if c.NFSRootPathOptions != nil || c.NFSRootPathVersion != "" || c.WantNFSVersion() != "4.1" {
+		t.Errorf("root-path options %q version %q, want none", c.NFSRootPathOptions, c.NFSRootPathVersion)
+	}
+	for _, rp := range []string{"iscsi:192.168.50.1:::1:iqn.2009-06.dracut:target0", "10.0.0.3:/srv/b,vers=2", "nfs:[2001:db8::1]:/x", "nfs:10.0.0.3:relative"} {
+		c, _ := Parse("", nil, nil)
+		if _, _, err := c.ResolveNFS("10.0.0.1", "", rp, "10.0.0.50"); err == nil || !strings.Contains(err.Error(), "DHCP root-path") {
+			t.Errorf("ResolveNFS(root-path %q) = %v, want a DHCP root-path error", rp, err)
 		}
 	}
 }
