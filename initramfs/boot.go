@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,8 +54,11 @@ type Result struct {
 // opts.ISCSI. Boot returns only on error.
 func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
 	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, res: &Result{Upper: cfg.Upper}}
+	for _, w := range cfg.Warnings {
+		log.Printf("warning: %s", w)
+	}
 	for _, s := range b.steps() {
-		if cfg.Break == s.stage {
+		if cfg.Break == s.stage || slices.Contains(cfg.Breaks, s.stage) {
 			if err := h.Shell("break=" + s.stage); err != nil {
 				log.Printf("break=%s: %v; continuing", s.stage, err)
 			}
@@ -341,8 +345,8 @@ func (b *booter) nfs() error {
 		}
 		server = addrs[0]
 	}
-	versions := []string{b.cfg.NFSVersion}
-	if b.cfg.NFSVersion == "" {
+	versions := []string{b.cfg.WantNFSVersion()}
+	if versions[0] == "" {
 		// Newest first: a bare vers=4 gets 4.0 from some servers (ganesha),
 		// whose open-owner sequencing is the weakest; v3 last.
 		versions = defaultNFSVersions
@@ -411,6 +415,8 @@ func (b *booter) premount() error {
 		}
 		b.res.UpperDev = dev
 		return nil
+	case cmdline.UpperDevice:
+		return fmt.Errorf("overlayroot=device:dev=%s: a writable layer on a local disk is not supported by this init yet; boot with aufs=tmpfs or aufs=iscsi", b.cfg.UpperDev)
 	default:
 		dev, err := b.mountTmpfs()
 		b.res.UpperDev = dev

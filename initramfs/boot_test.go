@@ -371,3 +371,21 @@ func TestBootWarnsAboutOtherRoot(t *testing.T) {
 		t.Errorf("log:\n%s", log.String())
 	}
 }
+
+func TestBootDialectWiring(t *testing.T) {
+	f := newFake()
+	var log strings.Builder
+	_, err := bootWith(t, f, "root=/dev/nfs nfsroot=10.0.0.2:/srv/nfsroot/sidus ip=bootp break=modules,union overlayroot=device:dev=LABEL=scratch", &log, Options{})
+	if !strings.Contains(log.String(), "warning: ip=bootp") {
+		t.Errorf("the parser's warning is not logged:\n%s", log.String())
+	}
+	if has(f.calls, "shell break=modules") < 0 { // union is not reached: premount fails
+		t.Errorf("break=modules,union: calls\n%s", strings.Join(f.calls, "\n"))
+	}
+	if err == nil || !strings.Contains(err.Error(), "overlayroot=device:dev=LABEL=scratch") || !strings.Contains(err.Error(), "aufs=tmpfs") {
+		t.Errorf("overlayroot=device: %v, want an error that names it and the way out", err)
+	}
+	if has(f.calls, "mount tmpfs /rw") >= 0 {
+		t.Error("a tmpfs stood in for the local disk that was asked for")
+	}
+}
