@@ -54,7 +54,7 @@ type Result struct {
 // opts.ISCSI. Boot returns only on error.
 func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
 	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, res: &Result{Upper: cfg.Upper}}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, notYet(cfg)...) {
 		log.Printf("warning: %s", w)
 	}
 	for _, s := range b.steps() {
@@ -482,4 +482,27 @@ func peakRSS(status string) string {
 		}
 	}
 	return "?"
+}
+
+// notYet lists what the command line asks for that this init parses but
+// does not do yet, so that the boot says so instead of ignoring it.
+func notYet(c *cmdline.Config) []string {
+	var w []string
+	add := func(cond bool, what string) {
+		if cond {
+			w = append(w, what+" is read but not acted on by this init yet; the boot goes on without it")
+		}
+	}
+	add(len(c.Bonds) > 0, "bond=")
+	add(len(c.VLANs) > 0, "vlan=")
+	add(len(c.IfNames) > 0, "ifname=")
+	add(c.IBFTNetwork || c.ISCSIFirmware || c.IP.Mode == cmdline.IPIBFT, "the iBFT (rd.iscsi.firmware, rd.iscsi.ibft, ip=ibft, iscsi_auto)")
+	add(len(c.ISCSITargets) > 1, "every iSCSI target but the first")
+	add(c.RescueShell != nil, "rd.shell")
+	mtu := false
+	for _, ip := range c.IPs {
+		mtu = mtu || ip.MTU != 0 || ip.MAC != nil || (ip.Device != "" && ip.Device != c.IP.Device)
+	}
+	add(mtu, "an ip= MTU, MAC or second interface")
+	return w
 }

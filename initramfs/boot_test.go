@@ -375,7 +375,10 @@ func TestBootWarnsAboutOtherRoot(t *testing.T) {
 func TestBootDialectWiring(t *testing.T) {
 	f := newFake()
 	var log strings.Builder
-	_, err := bootWith(t, f, "root=/dev/nfs nfsroot=10.0.0.2:/srv/nfsroot/sidus ip=bootp break=modules,union overlayroot=device:dev=LABEL=scratch", &log, Options{})
+	_, err := bootWith(t, f, "root=/dev/nfs nfsroot=10.0.0.2:/srv/nfsroot/sidus ip=bootp break=modules,union overlayroot=device:dev=LABEL=scratch bond=bond0:eth0,eth1:mode=active-backup", &log, Options{})
+	if !strings.Contains(log.String(), "warning: bond= is read but not acted on") {
+		t.Errorf("bond= is ignored without a word:\n%s", log.String())
+	}
 	if !strings.Contains(log.String(), "warning: ip=bootp") {
 		t.Errorf("the parser's warning is not logged:\n%s", log.String())
 	}
