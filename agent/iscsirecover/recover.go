@@ -113,7 +113,7 @@ type Options struct {
 
 	LoginTimeout    time.Duration // one attempt, connect to full feature phase: 15 s (iscsid's login_timeout)
 	BackoffMin      time.Duration // 1 s
-	BackoffMax      time.Duration // 30 s
+	BackoffMax      time.Duration // 8 s: a target that is back is found within seconds
 	AuthLogInterval time.Duration // loud credential errors at most this often: 1 min
 	PollInterval    time.Duration // sysfs state check, for lost events: 5 s
 	StaleGrace      time.Duration // how long a still "up" connection makes a CONN_ERROR stale: 1 s
@@ -159,7 +159,7 @@ func New(cfg Config, o Options) (*Recoverer, error) {
 	}
 	def(&o.LoginTimeout, 15*time.Second)
 	def(&o.BackoffMin, time.Second)
-	def(&o.BackoffMax, 30*time.Second)
+	def(&o.BackoffMax, 8*time.Second)
 	def(&o.AuthLogInterval, time.Minute)
 	def(&o.PollInterval, 5*time.Second)
 	def(&o.StaleGrace, time.Second)
