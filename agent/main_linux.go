@@ -95,6 +95,7 @@ func run(logf func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
+	pin(logf)
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	if err := WriteFileAtomic(handover.PIDFile, pid, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", handover.PIDFile, err)
@@ -137,6 +138,20 @@ func run(logf func(string, ...any)) error {
 	logf("running (pid %d): %s", os.Getpid(), strings.Join(names, ", "))
 	a.Run(ctx)
 	return nil
+}
+
+// pin keeps the agent from waiting on the storage it must recover, as
+// iscsid does: its memory is locked (no page-in from the root, no reclaim
+// stall behind the LUN's dirty pages) and the OOM killer passes it over.
+// The init starts it with TZ= so that time formatting reads no zone file
+// from the root.
+func pin(logf func(string, ...any)) {
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		logf("warning: mlockall: %v; the agent may stall behind the LUN it recovers", err)
+	}
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0o644); err != nil {
+		logf("warning: oom_score_adj: %v", err)
+	}
 }
 
 // readHandover reads the init's state from fd 3, bounded in time.

@@ -153,7 +153,7 @@ func startAgent(a *AgentStart) error {
 	defer w.Close()
 	p, err := os.StartProcess(a.Path, []string{handover.ArgV0}, &os.ProcAttr{
 		Dir:   "/",
-		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TZ="}, // TZ=: UTC, no zone file read from the root
 		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, r},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})

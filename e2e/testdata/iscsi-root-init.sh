@@ -41,7 +41,8 @@ for a in $(echo "$act" | tr , ' '); do
 		;;
 	writeload)
 		# Numbered files, each fsync'ed, without pause, for
-		# sidus.test.load=SECONDS (default 60).
+		# sidus.test.load=SECONDS (default 60): write number i goes to
+		# slot i % 4000 (the LUN is small), then the count is stored.
 		secs=60
 		for w in $(cat /proc/cmdline); do
 			case "$w" in sidus.test.load=*) secs="${w#sidus.test.load=}" ;; esac
@@ -55,7 +56,7 @@ for a in $(echo "$act" | tr , ' '); do
 		i=0 errs=0 now=$t0
 		say "writeload start uptime=$t0"
 		while [ "$now" -lt "$end" ]; do
-			if echo "load-$i" | dd of=/data/load/w$i conv=fsync 2>/dev/null; then
+			if echo "load-$i" | dd of=/data/load/w$((i % 4000)) conv=fsync 2>/dev/null; then
 				i=$((i+1))
 			else
 				errs=$((errs+1))
@@ -65,6 +66,7 @@ for a in $(echo "$act" | tr , ' '); do
 			now=${now%.*}
 			[ $((i % 20)) -eq 0 ] && say "writeload wrote=$i uptime=$now"
 		done
+		echo "$i" | dd of=/data/load/count conv=fsync 2>/dev/null
 		sync
 		say "writeload done files=$i errors=$errs"
 		;;
@@ -76,11 +78,13 @@ for a in $(echo "$act" | tr , ' '); do
 		fi
 		;;
 	checkload)
-		n=$(ls /data/load 2>/dev/null | grep -c '^w')
-		ok=0 bad=0 i=0
-		while [ $i -lt "$n" ]; do
-			if [ "$(cat /data/load/w$i 2>/dev/null)" = "load-$i" ]; then ok=$((ok+1)); else bad=$((bad+1)); fi
-			i=$((i+1))
+		# Each slot holds the last write made to it.
+		n=$(cat /data/load/count 2>/dev/null || echo 0)
+		ok=0 bad=0 k=0
+		while [ $k -lt 4000 ] && [ $k -lt "$n" ]; do
+			i=$((n - 1 - (n - 1 - k) % 4000))
+			if [ "$(cat /data/load/w$k 2>/dev/null)" = "load-$i" ]; then ok=$((ok+1)); else bad=$((bad+1)); fi
+			k=$((k+1))
 		done
 		say "checkload files=$n ok=$ok bad=$bad"
 		;;
