@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	_ "embed"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
