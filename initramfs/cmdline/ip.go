@@ -251,10 +251,13 @@ func parseEthernetMAC(s string) (net.HardwareAddr, error) {
 }
 
 // validIfName checks a Linux interface name: 1 to 15 bytes, not . or ..,
-// no '/', ':', white space, control characters or '"'.
+// no '/', ':', white space, control characters or '"'; nor '[' or ']',
+// which the kernel allows but which ip= reads as an IPv6 address.
 func validIfName(d string) bool {
 	return d != "" && len(d) <= 15 && d != "." && d != ".." &&
-		strings.IndexFunc(d, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '/' || r == ':' || r == '"' }) < 0
+		strings.IndexFunc(d, func(r rune) bool {
+			return r <= ' ' || r == 0x7f || r == '/' || r == ':' || r == '"' || r == '[' || r == ']'
+		}) < 0
 }
 
 // addIP records one ip=: it replaces an earlier one for the same device
