@@ -153,6 +153,12 @@ func (vm *VM) Expect(re string, timeout time.Duration) ([]string, error) {
 	return m, err
 }
 
+// TryExpect is Expect that leaves the test alone on a timeout: the caller
+// decides what a missing line means.
+func (vm *VM) TryExpect(re string, timeout time.Duration) ([]string, error) {
+	return vm.expect(regexp.MustCompile(re), timeout)
+}
+
 // ExpectAll expects each regular expression in turn, all within timeout.
 func (vm *VM) ExpectAll(timeout time.Duration, res ...string) ([][]string, error) {
 	deadline := time.Now().Add(timeout)
