@@ -5,6 +5,9 @@
 //     address kept whatever the server says (package agent/renew);
 //   - the iSCSI session of the writable layer, reconnected and logged in
 //     again after a target restart or a network blip (agent/iscsirecover);
+//   - the node's view of the shared tree: an in-place upgrade, seen by a
+//     poll of its NFS mount (dpkg's status, the generation stamp), drops
+//     the stale dentries the overlay keeps (agent/livetree);
 //   - the shutdown order: on systemd roots its runtime unit is stopped only
 //     after every user of the network and the LUN, and its exitrd copy
 //     unmounts the old root before it logs out of iSCSI (Shutdown);

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sidus-go/sidus/agent/handover"
+	"github.com/sidus-go/sidus/agent/livetree"
 	"github.com/sidus-go/sidus/agent/renew"
 )
 
@@ -32,6 +33,20 @@ func duties(st *handover.State, logf func(string, ...any)) ([]Duty, error) {
 			return nil, err
 		}
 		ds = append(ds, d)
+	}
+	if t := st.Tree; t != nil && t.PollSeconds > 0 {
+		tlogf := func(f string, a ...any) { logf("tree: "+f, a...) }
+		// A bad tree config costs the watcher, not the agent's lifelines.
+		cfg, err := livetree.FromHandover(t)
+		var w *livetree.Watcher
+		if err == nil {
+			w, err = livetree.New(cfg, livetree.Options{Logf: tlogf})
+		}
+		if err != nil {
+			tlogf("%v; not watching the tree: running nodes see its upgrades late or not at all", err)
+		} else {
+			ds = append(ds, w)
+		}
 	}
 	return ds, nil
 }

@@ -48,6 +48,10 @@ const (
 //	           "writeload done files=N errors=E"
 //	checkload  check each slot holds its last write: "checkload files=N ok=K bad=M"
 //	agentstatus  sidus-agent status, a line each: "agent KEY: VALUE"
+//	stallwatch (before writeload) in the background: when no write
+//	           completed for 55 s, "stallwatch: ..." lines with the session's
+//	           and the agent's state, the kernel's blocked tasks, and the
+//	           agent's goroutines (SIGQUIT)
 //
 // and, for every boot, the iSCSI session seen from the root (sysfs state).
 //
@@ -337,7 +341,7 @@ func TestISCSI(t *testing.T) {
 		}
 	}
 	restartOnce = func(t *testing.T, n iscsiNode, ird string) (stalled bool) {
-		vm := iscsiBoot(t, e, lab, n, ird, report, "sidus.test.iscsi=writeload,agentstatus,checkload", "sidus.test.load=75")
+		vm := iscsiBoot(t, e, lab, n, ird, report, "sidus.test.iscsi=stallwatch,writeload,agentstatus,checkload", "sidus.test.load=75")
 		if _, err := vm.ExpectAll(iscsiBootTimeout, `sidus: node agent started`, `SIDUS-ITEST: writeload start`, `SIDUS-ITEST: writeload wrote=40 `); err != nil {
 			return false
 		}

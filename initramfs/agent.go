@@ -11,6 +11,7 @@ import (
 	"github.com/sidus-go/sidus/agent/handover"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
+	"github.com/sidus-go/sidus/overlay"
 )
 
 // AgentStart is the node agent SwitchRoot starts once it has chrooted into
@@ -82,6 +83,10 @@ func (b *booter) prepareAgent() *AgentStart {
 			st.Lease = handoverLease(l)
 			st.Lease.Acquired = b.acquired.Unix()
 		}
+	}
+	if n := b.cfg.LivePollSeconds(); n > 0 && b.res.NFSServer != "" {
+		// The NFS root itself, moved under the union: not through it.
+		st.Tree = &handover.Tree{Root: overlay.Default.RO, PollSeconds: n}
 	}
 	if s := b.iscsiSess; s != nil {
 		p := b.iscsiP

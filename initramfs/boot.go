@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -31,7 +32,8 @@ type Result struct {
 	NFSOptions string
 	Upper      cmdline.UpperKind
 	UpperDev   string
-	Union      string // union mount data
+	Union      string   // union mount data
+	Shared     []string // directories shared from the tree (sidus.shared)
 	Modules    int
 }
 
@@ -452,7 +454,47 @@ func (b *booter) union() error {
 	}
 	b.res.Union = string(kind) + " " + data
 	b.log.Printf("%s at %s (%s); /ro and /rw moved under it", kind, overlay.Default.Union, data)
+	return b.share()
+}
+
+// share mounts sidus.shared='s directories straight from the tree over
+// the union (overlay.Share), so that a running node sees what dpkg
+// replaces there; the node's own files under them on an iSCSI upper of
+// an earlier boot are hidden, and it says so.
+func (b *booter) share() error {
+	dirs := b.cfg.SharedDirs()
+	if len(dirs) == 0 {
+		return nil
+	}
+	tree := b.sys.DirFS(path.Join(overlay.Default.Union, "ro"))
+	upper := b.sys.DirFS(path.Join(overlay.Default.Union, "rw", "upper"))
+	isDir := func(d string) bool {
+		fi, err := fs.Lstat(tree, d)
+		return err == nil && fi.IsDir()
+	}
+	shared, err := overlay.Share(mounter{b.sys}, overlay.Default, dirs, isDir)
+	if err != nil {
+		return err
+	}
+	for _, d := range shared {
+		if ents, err := fs.ReadDir(upper, d); err == nil && len(ents) > 0 {
+			b.log.Printf("warning: /%s is shared from the tree (sidus.shared): the node's own files under /rw/upper/%s are hidden", d, d)
+		}
+	}
+	if len(shared) > 0 {
+		b.res.Shared = shared
+		b.log.Printf("shared from the tree, read-only: /%s (sidus.shared; changes of the tree seen within %s)", strings.Join(shared, ", /"), b.liveBound())
+	}
 	return nil
+}
+
+// liveBound says how soon a node sees the tree's changes (sidus.live).
+func (b *booter) liveBound() string {
+	n := b.cfg.LiveSeconds()
+	if n == 0 {
+		return "the NFS client's attribute-cache time (sidus.live=off)"
+	}
+	return fmt.Sprintf("%d s, or %d s after a dpkg run or a new generation stamp", n, b.cfg.LivePollSeconds())
 }
 
 type mounter struct{ System }

@@ -134,3 +134,32 @@ func MoveLayers(m Mounter, l Layers) error {
 	}
 	return nil
 }
+
+// msBind is MS_BIND.
+const msBind = 0x1000
+
+// Share mounts each of dirs (top-level names) straight from the tree over
+// the union, after Stack: a bind of l.Union/ro/DIR (the NFS root, moved
+// there) on l.Union/DIR. The union keeps no dentry of its own below
+// them, so what the admin replaces in the tree there (dpkg renames a new
+// file over the old one) is looked up afresh by NFS, also while a process
+// still runs the old file; they are read-only for the node. isDir reports
+// whether a name is a directory in the tree, not a symlink (a merged /usr
+// makes bin a symlink to usr/bin): the others are skipped. It returns the
+// directories shared.
+func Share(m Mounter, l Layers, dirs []string, isDir func(name string) bool) ([]string, error) {
+	ro := filepath.Join(l.Union, filepath.Base(l.RO))
+	var shared []string
+	for _, d := range dirs {
+		if !isDir(d) {
+			continue
+		}
+		src, dst := filepath.Join(ro, d), filepath.Join(l.Union, d)
+		if err := m.Mount(src, dst, "", msBind, ""); err != nil {
+			return shared, fmt.Errorf("bind %s on %s (sidus.shared=%s): %w; check that %s is a directory of the tree, or boot with sidus.shared=none",
+				src, dst, strings.Join(dirs, ","), err, d)
+		}
+		shared = append(shared, d)
+	}
+	return shared, nil
+}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -103,5 +104,30 @@ func TestStackErrorSaysWhatToCheck(t *testing.T) {
 	_, err := Stack(m, Overlay, Default)
 	if err == nil || !strings.Contains(err.Error(), "is the overlay module loaded") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestShare(t *testing.T) {
+	m := &fakeMounter{}
+	isDir := func(d string) bool { return d == "usr" || d == "opt" }
+	got, err := Share(m, Default, []string{"usr", "bin", "opt", "lib64"}, isDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"usr", "opt"}; !slices.Equal(got, want) {
+		t.Errorf("shared %q, want %q", got, want)
+	}
+	want := []string{"mount /aufs/ro/usr /aufs/usr  0x1000 ", "mount /aufs/ro/opt /aufs/opt  0x1000 "}
+	if !slices.Equal(m.calls, want) {
+		t.Errorf("calls\n%q\nwant\n%q", m.calls, want)
+	}
+	m = &fakeMounter{fail: func(target, _ string) error {
+		if target == "/aufs/opt" {
+			return errors.New("no such device")
+		}
+		return nil
+	}}
+	if _, err := Share(m, Default, []string{"usr", "opt"}, isDir); err == nil || !strings.Contains(err.Error(), "sidus.shared=none") {
+		t.Errorf("a failed bind: %v, want an error that names sidus.shared", err)
 	}
 }

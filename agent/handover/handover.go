@@ -1,5 +1,6 @@
 // Package handover is what /init hands the node agent at switch_root: the
-// boot NIC and its lease, and the iSCSI session with its CHAP secrets.
+// boot NIC and its lease, the iSCSI session with its CHAP secrets, and the
+// NFS view of the shared tree to watch for changes.
 //
 // The state travels over a pipe, the agent's file descriptor FD, written by
 // /init after it has chrooted into the new root and before it execs the
@@ -65,6 +66,26 @@ type State struct {
 	WroteResolv   bool `json:"wrote_resolv"`
 	// NetConf is the initramfs-tools style lease file (/run/net-DEV.conf).
 	NetConf string `json:"net_conf,omitempty"`
+	// Tree is the shared tree the agent watches for in-place upgrades
+	// (agent/livetree; nil: not watched).
+	Tree *Tree `json:"tree,omitempty"`
+}
+
+// DefaultTreePollSeconds is the tree watcher's poll interval unless the
+// boot sets another.
+const DefaultTreePollSeconds = 5
+
+// Tree is the shared tree as the node mounted it.
+type Tree struct {
+	// Root is the node's path to the NFS mount of the tree itself, not
+	// through the overlay (e.g. "/ro").
+	Root string `json:"root"`
+	// PollSeconds is how often the agent checks Files; 0 turns the
+	// watcher off.
+	PollSeconds int `json:"poll_seconds"`
+	// Files are the paths, relative to Root, whose change means the tree
+	// changed; empty: var/lib/dpkg/status and var/lib/sidus/generation.
+	Files []string `json:"files,omitempty"`
 }
 
 // Lease is a DHCP lease, as the init got it.

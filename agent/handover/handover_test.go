@@ -46,3 +46,37 @@ func TestReadErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundTripTree(t *testing.T) {
+	for _, tree := range []*Tree{
+		nil,
+		{Root: "/ro", PollSeconds: DefaultTreePollSeconds},
+		{Root: "/ro", PollSeconds: 0, Files: []string{"var/lib/dpkg/status", "etc/apt/sources.list"}},
+	} {
+		var buf bytes.Buffer
+		if err := Write(&buf, &State{Device: "eth0", Tree: tree}); err != nil {
+			t.Fatal(err)
+		}
+		if tree == nil && strings.Contains(buf.String(), `"tree"`) {
+			t.Fatalf("no tree, yet %s", buf.String())
+		}
+		if tree != nil && !strings.Contains(buf.String(), `"tree":{"root":"/ro","poll_seconds":`) {
+			t.Fatalf("tree's JSON names: %s", buf.String())
+		}
+		got, err := Read(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case tree == nil && got.Tree != nil:
+			t.Fatalf("no tree, read %+v", got.Tree)
+		case tree == nil:
+		case got.Tree == nil || got.Tree.Root != tree.Root || got.Tree.PollSeconds != tree.PollSeconds ||
+			strings.Join(got.Tree.Files, ",") != strings.Join(tree.Files, ","):
+			t.Fatalf("round trip: %+v, want %+v", got.Tree, tree)
+		}
+		if r := got.Redacted(); (r.Tree == nil) != (tree == nil) {
+			t.Fatalf("Redacted lost the tree: %+v", r.Tree)
+		}
+	}
+}

@@ -58,6 +58,7 @@ for a in $(echo "$act" | tr , ' '); do
 		while [ "$now" -lt "$end" ]; do
 			if echo "load-$i" | dd of=/data/load/w$((i % 4000)) conv=fsync 2>/dev/null; then
 				i=$((i+1))
+				echo "$i" >/run/sidus-wl
 			else
 				errs=$((errs+1))
 				say "writeload error at $i"
@@ -66,9 +67,40 @@ for a in $(echo "$act" | tr , ' '); do
 			now=${now%.*}
 			[ $((i % 20)) -eq 0 ] && say "writeload wrote=$i uptime=$now"
 		done
+		echo done >/run/sidus-wl
 		echo "$i" | dd of=/data/load/count conv=fsync 2>/dev/null
 		sync
 		say "writeload done files=$i errors=$errs"
+		;;
+	stallwatch)
+		# In the background: when writeload has made no progress for
+		# 55 s (longer than a target restart), print what the session, the agent and the blocked
+		# tasks are doing (once per stall).
+		(
+			last= same=0 dumped=
+			while :; do
+				sleep 5
+				cur=$(cat /run/sidus-wl 2>/dev/null)
+				[ "$cur" = done ] && exit 0
+				if [ "$cur" = "$last" ]; then same=$((same+5)); else same=0 dumped=; fi
+				last=$cur
+				[ $same -ge 55 ] && [ -z "$dumped" ] || continue
+				dumped=1
+				say "stallwatch: no write for 55 s at $cur"
+				for s in /sys/class/iscsi_session/session* /sys/class/iscsi_connection/connection*; do
+					say "stallwatch: $(basename $s) state=$(cat $s/state 2>/dev/null)"
+				done
+				for d in /sys/block/sd*/device; do say "stallwatch: $d state=$(cat $d/state) busy=$(cat $d/device_busy 2>/dev/null)"; done
+				pid=$(cat /run/sidus/agent.pid 2>/dev/null)
+				say "stallwatch: agent $pid $(grep State /proc/$pid/status 2>/dev/null)"
+				for t in /proc/$pid/task/*; do
+					say "stallwatch: agent task ${t##*/} $(cat $t/stat | cut -d' ' -f3) wchan=$(cat $t/wchan 2>/dev/null) $(cat $t/stack 2>/dev/null | tr '\n' ' ')"
+				done
+				echo w >/proc/sysrq-trigger
+				dmesg | tail -n 120 | while read -r l; do say "stallwatch: dmesg $l"; done
+				kill -QUIT "$pid"
+			done
+		) &
 		;;
 	agentstatus)
 		if [ -x /run/sidus/sidus-agent ]; then

@@ -511,6 +511,18 @@ func (p *parser) parseSidus(key, v string) error {
 	if name == "test" || strings.HasPrefix(name, "test.") {
 		return nil // sidus.test*: reserved for the booted root (the test harness's root reads them)
 	}
+	switch name {
+	case "live", "shared":
+		check := parseLive
+		if name == "shared" {
+			check = parseShared
+		}
+		if err := check(key, v); err != nil {
+			return err
+		}
+		c.Sidus[name] = v
+		return nil
+	}
 	if name == "iscsi.recovery" {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
 			return &ParamError{Param: key, Value: v, Expected: key + "=SECONDS (a whole number of seconds; 0: keep I/O queued for as long as the agent reconnects)"}
@@ -535,6 +547,7 @@ func (p *parser) parseSidus(key, v string) error {
 	for _, o := range sidusOptions {
 		known = append(known, "sidus."+o.key+"="+strings.Join(o.values, "|"))
 	}
+	known = append(known, "sidus.iscsi.recovery=SECONDS", liveForm, sharedForm)
 	return &ParamError{Param: key, Value: v, Reason: "unknown sidus option", Expected: "one of " + strings.Join(known, ", ")}
 }
 

@@ -388,6 +388,7 @@ func (c *Config) NFSMountOptions(server, clientIP, version string) string {
 			proto = p
 		}
 	}
+	opts = append(opts, c.liveNFSOptions(has)...)
 	if version != "" {
 		opts = append(opts, "vers="+version)
 	}

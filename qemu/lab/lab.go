@@ -82,6 +82,10 @@ type Options struct {
 	DnsmasqArgs []string
 	// Tgtd starts tgtd with an iSCSI portal on ServerIP:3260.
 	Tgtd bool
+	// NFSGrace gives ganesha an NFSv4 grace period (and lease) this long
+	// after a restart, with its recovery state kept in Dir, as in
+	// production; 0: graceless (a test's restarts are quicker).
+	NFSGrace time.Duration
 }
 
 // Lab is a network namespace with a bridge, taps and servers: rpcbind,
@@ -373,16 +377,24 @@ var ganeshaTmpl = template.Must(template.New("ganesha.conf").Parse(ganeshaText))
 // GaneshaConfig returns the nfs-ganesha configuration of the lab
 // (ganesha.conf.tmpl): NFSv3 and v4 on bind:2049 (mountd on 20048), root
 // exported read-only, its real path for v3 and NFSPseudo for v4, and
-// private state in stateDir.
-func GaneshaConfig(bind, root, stateDir string) string {
+// private state in stateDir. grace > 0 gives NFSv4 a grace period of that
+// many seconds after a restart (and a lease as long); 0: graceless.
+func GaneshaConfig(bind, root, stateDir string, grace int) string {
 	var b strings.Builder
-	err := ganeshaTmpl.Execute(&b, struct{ Bind, Recovery, Root, Pseudo string }{
-		bind, filepath.Join(stateDir, "recovery"), root, NFSPseudo})
+	err := ganeshaTmpl.Execute(&b, struct {
+		Bind, Recovery, Root, Pseudo string
+		Grace, Lease                 int
+	}{bind, filepath.Join(stateDir, "recovery"), root, NFSPseudo, grace, grace})
 	if err != nil {
 		panic(err) // the template only prints strings
 	}
 	return b.String()
 }
+
+// StartGanesha starts nfs-ganesha again after Kill(Daemon("ganesha")),
+// with the same configuration and recovery state, and waits until it
+// serves.
+func (l *Lab) StartGanesha() error { return l.startGanesha() }
 
 func (l *Lab) startGanesha() error {
 	state := filepath.Join(l.Dir, "ganesha")
@@ -390,10 +402,13 @@ func (l *Lab) startGanesha() error {
 		return err
 	}
 	conf := filepath.Join(state, "ganesha.conf")
-	if err := os.WriteFile(conf, []byte(GaneshaConfig(l.ServerIP, l.NFSv3Path, state)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(GaneshaConfig(l.ServerIP, l.NFSv3Path, state, int(l.Opts.NFSGrace.Seconds()))), 0o644); err != nil {
 		return err
 	}
 	logf := filepath.Join(state, "ganesha.log")
+	if err := os.Rename(logf, logf+".old"); err != nil && !errors.Is(err, os.ErrNotExist) { // a restart waits for its own line
+		return err
+	}
 	d, err := l.Run("ganesha", "ganesha.nfsd", "-F", "-f", conf, "-L", logf,
 		"-p", filepath.Join(state, "ganesha.pid"), "-N", "NIV_EVENT")
 	if err != nil {

@@ -169,16 +169,23 @@ func TestLabServes(t *testing.T) {
 }
 
 func TestGaneshaConfig(t *testing.T) {
-	c := GaneshaConfig("192.168.77.1", `/srv/a "b"`, "/tmp/state")
+	c := GaneshaConfig("192.168.77.1", `/srv/a "b"`, "/tmp/state", 0)
 	for _, want := range []string{
 		"\tBind_addr = 192.168.77.1;\n",
 		"\tRecoveryRoot = \"/tmp/state/recovery\";\n",
 		"\tPath = \"/srv/a \\\"b\\\"\";\n",
 		"\tPseudo = \"/srv/nfsroot/sidus\";\n",
 		"\tAccess_Type = RO;\n",
+		"\tGraceless = true;\n",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("ganesha.conf has no line %q:\n%s", want, c)
+		}
+	}
+	g := GaneshaConfig("192.168.77.1", "/srv/x", "/tmp/state", 20)
+	for _, want := range []string{"\tGraceless = false;\n", "\tGrace_Period = 20;\n", "\tLease_Lifetime = 20;\n"} {
+		if !strings.Contains(g, want) || strings.Contains(g, "Graceless = true") {
+			t.Errorf("ganesha.conf with a grace period has no line %q:\n%s", want, g)
 		}
 	}
 }
