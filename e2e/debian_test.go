@@ -466,3 +466,59 @@ func TestDebianISCSIShutdown(t *testing.T) {
 		t.Logf("systemctl %s: QEMU gone %v after the command; no session left on tgtd; ext4 clean", verb, d)
 	}
 }
+
+// The live tree on systemd: a real apt-get install into the shared tree
+// (a package built here, no network) while a Debian node runs; the node
+// runs the new program within the bound (sidus.live=10, dpkg's status
+// watched by the agent).
+func TestDebianLiveInstall(t *testing.T) {
+	src := debSetup(t)
+	root := filepath.Join(t.TempDir(), "debroot")
+	if out, err := exec.Command("cp", "-a", src, root).CombinedOutput(); err != nil {
+		t.Fatalf("copy the Debian root: %v\n%s", err, out)
+	}
+	lab := debLab(t, root, 1, 0)
+	vm := debBoot(t, lab, 0, "sidus.live=10 sidus.test.live=sidus-live-hello sidus.test.livefor=150 sidus.test=poweroff")
+	expectReport(t, vm, 0)
+	if _, err := vm.ExpectAll(60*time.Second, `SIDUS-DEB: live watching`, `SIDUS-DEB: live .*not found`); err != nil {
+		return
+	}
+	pkg := filepath.Join(t.TempDir(), "pkg")
+	for p, data := range map[string]string{
+		"DEBIAN/control":           "Package: sidus-live-hello\nVersion: 1\nArchitecture: all\nMaintainer: SIDUS-Go tests <root@localhost>\nDescription: a program installed into the live tree\n",
+		"usr/bin/sidus-live-hello": "#!/bin/sh\necho hello-v1\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(pkg, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pkg, p), []byte(data), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	debFile := filepath.Join(root, "tmp", "sidus-live-hello_1_all.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", pkg, debFile).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb: %v\n%s", err, out)
+	}
+	start := time.Now()
+	cmd := exec.Command("chroot", root, "apt-get", "install", "-y", "-o", "Dpkg::Use-Pty=0", "/tmp/sidus-live-hello_1_all.deb")
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apt-get install in the tree: %v\n%s", err, out)
+	}
+	installed := time.Since(start)
+	d, ok := seen(vm, `SIDUS-DEB: live hello-v1 uptime=`, start, 45*time.Second)
+	if !ok {
+		t.Errorf("the node did not run the program installed into the tree within 45 s (sidus.live=10); values %q", deb(vm.Lines(), "live"))
+		return
+	}
+	for _, v := range deb(vm.Lines(), "live") {
+		if strings.Contains(v, "Stale") || strings.Contains(v, "I/O error") {
+			t.Errorf("the node's runs of the program: %q", v)
+		}
+	}
+	if _, err := vm.Expect(`SIDUS-DEB: agent tree\.changes: [1-9]`, 200*time.Second); err != nil {
+		return
+	}
+	expectPoweroff(t, vm, 60*time.Second)
+	t.Logf("apt-get install took %.1fs; the node ran the new program %.1fs after the install began", installed.Seconds(), d.Seconds())
+}

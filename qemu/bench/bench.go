@@ -246,6 +246,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	fmt.Fprintln(o.Log)
 	fmt.Fprint(o.Log, md)
 	if o.Out != "" {
+		md = KeepTail(md, o.Out)
 		if err := os.WriteFile(o.Out, []byte(md), 0o644); err != nil {
 			return err
 		}
@@ -377,4 +378,22 @@ func slug(s string) string {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "-")
+}
+
+// KeptMarker starts the part of BENCHMARKS.md that measurements outside
+// make bench wrote (the live tree's cost, from make test): a new bench
+// report keeps it.
+const KeptMarker = "<!-- kept by make bench: measured by make test -->"
+
+// KeepTail appends to md the part of the file at path from KeptMarker on,
+// if it has one.
+func KeepTail(md, path string) string {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return md
+	}
+	if i := strings.Index(string(old), KeptMarker); i >= 0 {
+		return strings.TrimRight(md, "\n") + "\n\n" + string(old[i:])
+	}
+	return md
 }

@@ -32,7 +32,7 @@ const DebianReportPrefix = "SIDUS-DEB: "
 // debRootVersion changes when the files Debian adds change; it is kept
 // in the root's stamp file, and a root with an older stamp is fitted again
 // (in place, without a new debootstrap).
-const debRootVersion = "11"
+const debRootVersion = "12"
 
 var debRootMu sync.Mutex
 
