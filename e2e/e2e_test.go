@@ -60,6 +60,7 @@ func setup(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	lab.RunVLANForward(os.Args) // a lab's VLAN forwarder (TestDialectVLAN) is this binary
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

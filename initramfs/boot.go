@@ -55,7 +55,7 @@ type Result struct {
 // Every side effect goes through sys and h, and the iSCSI stage's through
 // opts.ISCSI. Boot returns only on error.
 func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
-	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, res: &Result{Upper: cfg.Upper}}
+	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, disk: opts.Disk, res: &Result{Upper: cfg.Upper}}
 	for _, w := range append(cfg.Warnings, notYet(cfg)...) {
 		log.Printf("warning: %s", w)
 	}
@@ -77,6 +77,9 @@ type Options struct {
 	// ISCSI is the aufs=iscsi writable layer (DefaultISCSI for the real
 	// one). With a field unset, aufs=iscsi fails in premount.
 	ISCSI ISCSIStage
+	// Disk is the overlayroot=device: writable layer (DefaultDisk for the
+	// real one). With Probe unset, overlayroot=device: fails in premount.
+	Disk DiskStage
 }
 
 type step struct {
@@ -112,6 +115,14 @@ type booter struct {
 	iscsiSess *iscsi.Session
 	iscsiP    iscsi.Params
 	res       *Result
+	// netStack is the boot interface and those under it (a bond's
+	// slaves, a VLAN's parent) when bond=/vlan= built it.
+	netStack []string
+	// ibftMAC is the boot NIC's MAC from the iBFT (rd.iscsi.ibft, ip=ibft).
+	ibftMAC  net.HardwareAddr
+	ibft     *iscsi.IBFT // read once by readIBFT
+	ibftRead bool
+	disk     DiskStage
 }
 
 func (b *booter) modules() error {
@@ -163,17 +174,26 @@ const linkWait = 30 * time.Second
 
 func (b *booter) network() error {
 	n := b.sys.Net()
-	dev, err := b.waitLink(n)
+	ibftNIC := b.ibftNetwork()
+	dev, err := b.bootLink(n)
 	if err != nil {
 		return err
 	}
 	var lease *Lease
-	switch b.cfg.IP.Mode {
+	mode := b.cfg.IP.Mode
+	if ibftNIC != nil && mode == cmdline.IPIBFT {
+		if lease, mode = ibftLease(dev, ibftNIC); lease != nil {
+			b.log.Printf("iBFT: static %s/%d gw %v on %s (from /sys/firmware/ibft)", lease.IP, ones(lease.Netmask), lease.Gateway, dev)
+		}
+	}
+	switch mode {
 	case cmdline.IPOff:
 		b.log.Printf("ip=off: %s is up, no address configured", dev)
 		return nil
 	case cmdline.IPStatic:
-		lease = staticLease(dev, b.cfg.IP)
+		if lease == nil {
+			lease = staticLease(dev, b.cfg.IP)
+		}
 		b.log.Printf("static ip= on %s: %s/%d gw %v (no DHCP)", dev, lease.IP, ones(lease.Netmask), lease.Gateway)
 	default:
 		if lease, err = b.dhcp(n, dev); err != nil {
@@ -216,7 +236,11 @@ func (b *booter) waitLink(n Network) (string, error) {
 				}
 			}
 		}
-		dev, why := PickLink(links, b.cfg.BootIF, b.cfg.IP.Device)
+		bootif := b.cfg.BootIF
+		if b.ibftMAC != nil {
+			bootif = b.ibftMAC
+		}
+		dev, why := PickLink(links, bootif, b.cfg.IP.Device)
 		if dev != "" {
 			b.log.Printf("boot NIC %s (%s)", dev, why)
 			if err := n.Up(dev); err != nil {
@@ -418,7 +442,12 @@ func (b *booter) premount() error {
 		b.res.UpperDev = dev
 		return nil
 	case cmdline.UpperDevice:
-		return fmt.Errorf("overlayroot=device:dev=%s: a writable layer on a local disk is not supported by this init yet; boot with aufs=tmpfs or aufs=iscsi", b.cfg.UpperDev)
+		dev, err := b.attachDisk()
+		if err != nil {
+			return err
+		}
+		b.res.UpperDev = dev
+		return nil
 	default:
 		dev, err := b.mountTmpfs()
 		b.res.UpperDev = dev
@@ -535,12 +564,8 @@ func notYet(c *cmdline.Config) []string {
 			w = append(w, what+" is read but not acted on by this init yet; the boot goes on without it")
 		}
 	}
-	add(len(c.Bonds) > 0, "bond=")
-	add(len(c.VLANs) > 0, "vlan=")
 	add(len(c.IfNames) > 0, "ifname=")
-	add(c.IBFTNetwork || c.ISCSIFirmware || c.IP.Mode == cmdline.IPIBFT, "the iBFT (rd.iscsi.firmware, rd.iscsi.ibft, ip=ibft, iscsi_auto)")
-	add(len(c.ISCSITargets) > 1, "every iSCSI target but the first")
-	add(c.RescueShell != nil, "rd.shell")
+	add(c.IBFTNetwork && c.IP.Mode != cmdline.IPIBFT, "rd.iscsi.ibft with an ip= (the ip= is used, not the iBFT's NIC)")
 	mtu := false
 	for _, ip := range c.IPs {
 		mtu = mtu || ip.MTU != 0 || ip.MAC != nil || (ip.Device != "" && ip.Device != c.IP.Device)

@@ -69,11 +69,17 @@ func DefaultISCSI() ISCSIStage {
 	}
 }
 
-// iscsiParams merges the root-only conf file the packer may add (secrets
-// need not be on /proc/cmdline) with the command line, which wins, and
-// fills the SIDUS defaults: the portal is the DHCP next-server, the target
-// name is discovered by this client's IP, the initiator derives from the MAC.
-func (b *booter) iscsiParams() (iscsi.Params, error) {
+// iscsiParamsFor merges the root-only conf file the packer may add
+// (secrets need not be on /proc/cmdline) with the command line, which
+// wins, and fills the SIDUS defaults: the portal is the DHCP next-server,
+// the target name is discovered by this client's IP, the initiator derives
+// from the MAC. The firmware's values fw (the iBFT's initiator, and its
+// target when it is the only one) go between the conf file and the command
+// line. For one of several targets, target's own keys go on top, and the
+// command line's values that belong to its first target are left out: each
+// target gets only its own name, portal, LUN and CHAP, and the rest (the
+// initiator, global CHAP) from the others.
+func (b *booter) iscsiParamsFor(fw, target map[string]string) (iscsi.Params, error) {
 	kv := map[string]string{}
 	if data, err := b.sys.ReadFile("/" + layout.ISCSIConf); err == nil {
 		conf, err := iscsi.ReadConf(strings.NewReader(string(data)))
@@ -84,10 +90,25 @@ func (b *booter) iscsiParams() (iscsi.Params, error) {
 			kv[k] = v
 		}
 	}
+	for k, v := range fw {
+		if v != "" {
+			kv[k] = v
+		}
+	}
+	var first map[string]string
+	if target != nil && len(b.cfg.ISCSITargets) > 0 {
+		first = b.cfg.ISCSITargets[0]
+	}
 	for k, v := range b.cfg.ISCSI {
+		if x, ok := first[k]; ok && x == v {
+			continue
+		}
 		if v != "" || kv[k] == "" {
 			kv[k] = v
 		}
+	}
+	for k, v := range target {
+		kv[k] = v
 	}
 	p, err := iscsi.ParseParams(kv)
 	if err != nil {
@@ -127,65 +148,33 @@ func (b *booter) attachISCSI() (string, error) {
 	if st.Login == nil || st.FindLabel == nil || st.FSType == nil || st.FormatExt4 == nil {
 		return "", errors.New("aufs=iscsi: this init was built without the iSCSI stage (Options.ISCSI); boot with aufs=tmpfs")
 	}
-	p, err := b.iscsiParams()
+	targets, fw := b.iscsiTargets()
+	if len(targets) > 1 {
+		return b.attachISCSITargets(targets, fw)
+	}
+	if len(targets) == 1 && len(b.cfg.ISCSITargets) == 0 {
+		// The iBFT's only target, below the command line.
+		fw = mergeKeys(targets[0], fw)
+	}
+	p, err := b.iscsiParamsFor(fw, nil)
 	if err != nil {
 		return "", err
 	}
 	b.loadModules(nil, kmod.GroupISCSI)
-	label := b.cfg.RWLabel
-	if label == "" {
-		label = DefaultRWLabel
-	}
-	fallback := b.cfg.Sidus["iscsi.fallback"]
+	label := b.rwLabel()
 	b.log.Printf("iSCSI: %s", p)
-	start := b.sys.Now()
-	var sess *iscsi.Session
-	for attempt := 0; ; attempt++ {
-		sess, err = st.Login(b.ctx, p, func(f string, a ...any) { b.log.Printf("iSCSI: "+f, a...) })
-		if err == nil {
-			break
-		}
-		if iscsi.IsAuthFailure(err) || fallback == "fail" {
-			return "", err
-		}
-		if fallback == "tmpfs" {
-			b.log.Printf("WARNING: iSCSI login failed: %v", err)
-			b.log.Printf("WARNING: sidus.iscsi.fallback=tmpfs: booting on a tmpfs; NOTHING WRITTEN ON THIS NODE WILL PERSIST")
-			b.res.Upper = cmdline.UpperTmpfs
-			return b.mountTmpfs()
-		}
-		if b.ctx.Err() != nil {
-			return "", b.ctx.Err()
-		}
-		wait := backoff(attempt, 30*time.Second, rand.Float64())
-		b.log.Printf("iSCSI login: attempt %d (%s so far): %v; retrying in %.1fs (is the target up? sidus.iscsi.fallback=tmpfs boots without it)",
-			attempt+1, b.sys.Now().Sub(start).Round(time.Second), err, wait.Seconds())
-		if err := b.sys.Sleep(b.ctx, wait); err != nil {
-			return "", err
-		}
+	sess, fellBack, err := b.loginISCSI(p)
+	if err != nil {
+		return "", err
+	}
+	if fellBack {
+		b.res.Upper = cmdline.UpperTmpfs
+		return b.mountTmpfs()
 	}
 	b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
 	b.iscsiSess, b.iscsiP = sess, p
-	// With the agent to reconnect, the kernel keeps I/O queued through an
-	// outage (sidus.iscsi.recovery=, default forever) instead of failing it
-	// after 120 s.
-	if st.SetRecovery != nil && b.hasAgent() {
-		secs := -1
-		if v, err := strconv.Atoi(b.cfg.Sidus["iscsi.recovery"]); err == nil && v > 0 {
-			secs = v
-		}
-		if err := st.SetRecovery(sess.SID, sess.CID, secs); err != nil {
-			b.log.Printf("warning: iSCSI recovery timeout: %v", err)
-		}
-	}
-	// The session, for the booted system and the agent (no secrets).
-	serr := b.sys.MkdirAll(StateDir)
-	if serr == nil {
-		serr = b.sys.WriteFile(StateDir+"/"+iscsi.StateFile, sess.State(), 0o644)
-	}
-	if serr != nil {
-		b.log.Printf("warning: writing the iSCSI session state: %v", serr)
-	}
+	b.setRecovery(sess)
+	b.writeSessionState(iscsi.StateFile, sess)
 	dev, err := st.FindLabel(sess.Devices, label)
 	if err != nil && b.cfg.Sidus["format"] == "empty" {
 		dev, err = b.formatEmpty(sess, label, err)
@@ -194,15 +183,195 @@ func (b *booter) attachISCSI() (string, error) {
 		// err lists each device with its filesystem type and label.
 		return "", fmt.Errorf("root=LABEL=%s: on the LUN of %s: %w; fix root=LABEL= or label the LUN's filesystem (e2label DEV %s)", label, sess.Target, err, label)
 	}
-	fstype, err := st.FSType(dev)
+	if err := b.mountLUN(dev, label); err != nil {
+		return "", err
+	}
+	return dev + " " + sess.Target, nil
+}
+
+func (b *booter) rwLabel() string {
+	if b.cfg.RWLabel != "" {
+		return b.cfg.RWLabel
+	}
+	return DefaultRWLabel
+}
+
+// loginISCSI logs in to p's target, as sidus.iscsi.fallback says while it
+// is down: wait (default: retry with backoff and progress lines), tmpfs
+// (fellBack: the caller boots on a tmpfs) or fail. A refused
+// authentication is never retried.
+func (b *booter) loginISCSI(p iscsi.Params) (sess *iscsi.Session, fellBack bool, err error) {
+	fallback := b.cfg.Sidus["iscsi.fallback"]
+	start := b.sys.Now()
+	for attempt := 0; ; attempt++ {
+		sess, err = b.iscsi.Login(b.ctx, p, func(f string, a ...any) { b.log.Printf("iSCSI: "+f, a...) })
+		if err == nil {
+			return sess, false, nil
+		}
+		if iscsi.IsAuthFailure(err) || fallback == "fail" {
+			return nil, false, err
+		}
+		if fallback == "tmpfs" {
+			b.log.Printf("WARNING: iSCSI login failed: %v", err)
+			b.log.Printf("WARNING: sidus.iscsi.fallback=tmpfs: booting on a tmpfs; NOTHING WRITTEN ON THIS NODE WILL PERSIST")
+			return nil, true, nil
+		}
+		if b.ctx.Err() != nil {
+			return nil, false, b.ctx.Err()
+		}
+		wait := backoff(attempt, 30*time.Second, rand.Float64())
+		b.log.Printf("iSCSI login: attempt %d (%s so far): %v; retrying in %.1fs (is the target up? sidus.iscsi.fallback=tmpfs boots without it)",
+			attempt+1, b.sys.Now().Sub(start).Round(time.Second), err, wait.Seconds())
+		if err := b.sys.Sleep(b.ctx, wait); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// setRecovery: with the agent to reconnect, the kernel keeps the session's
+// I/O queued through an outage (sidus.iscsi.recovery=, default forever)
+// instead of failing it after 120 s.
+func (b *booter) setRecovery(sess *iscsi.Session) {
+	if b.iscsi.SetRecovery == nil || !b.hasAgent() {
+		return
+	}
+	secs := -1
+	if v, err := strconv.Atoi(b.cfg.Sidus["iscsi.recovery"]); err == nil && v > 0 {
+		secs = v
+	}
+	if err := b.iscsi.SetRecovery(sess.SID, sess.CID, secs); err != nil {
+		b.log.Printf("warning: iSCSI recovery timeout: %v", err)
+	}
+}
+
+// writeSessionState describes the session for the booted system and the
+// agent (no secrets) in StateDir/name.
+func (b *booter) writeSessionState(name string, sess *iscsi.Session) {
+	serr := b.sys.MkdirAll(StateDir)
+	if serr == nil {
+		serr = b.sys.WriteFile(StateDir+"/"+name, sess.State(), 0o644)
+	}
+	if serr != nil {
+		b.log.Printf("warning: writing the iSCSI session state: %v", serr)
+	}
+}
+
+// mountLUN mounts the filesystem labelled label on dev at /rw.
+func (b *booter) mountLUN(dev, label string) error {
+	fstype, err := b.iscsi.FSType(dev)
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", dev, err)
+		return fmt.Errorf("read %s: %w", dev, err)
 	}
 	rw := overlay.Default.RW
 	if err := b.sys.Mount(dev, rw, fstype, 0, ""); err != nil {
-		return "", fmt.Errorf("mount %s (%s, LABEL=%s) at %s: %w; run fsck on the LUN from the server", dev, fstype, label, rw, err)
+		return fmt.Errorf("mount %s (%s, LABEL=%s) at %s: %w; run fsck on the LUN from the server", dev, fstype, label, rw, err)
 	}
 	b.log.Printf("mounted %s (%s, LABEL=%s) at %s", dev, fstype, label, rw)
+	return nil
+}
+
+// iscsiTargets returns the targets to log in to, each with its own keys:
+// the command line's (netroot=iscsi:, root=iscsi:, iscsiroot=), then,
+// with rd.iscsi.firmware / iscsi_auto, the iBFT's that the command line
+// does not name already; and fw, the iBFT's initiator name.
+func (b *booter) iscsiTargets() (targets []map[string]string, fw map[string]string) {
+	targets = append(targets, b.cfg.ISCSITargets...)
+	if !b.cfg.ISCSIFirmware {
+		return targets, nil
+	}
+	t := b.readIBFT()
+	if t == nil {
+		return targets, nil
+	}
+	if t.Initiator != "" {
+		fw = map[string]string{iscsi.KeyInitiator: t.Initiator}
+	}
+	for _, ft := range t.Targets {
+		dup := false
+		for _, c := range targets {
+			dup = dup || (c[iscsi.KeyTargetName] == ft.Name && (c[iscsi.KeyTargetIP] == "" || c[iscsi.KeyTargetIP] == ft.IP))
+		}
+		if dup {
+			continue
+		}
+		b.log.Printf("iBFT: %s", ft)
+		targets = append(targets, ft.Keys())
+	}
+	return targets, fw
+}
+
+// mergeKeys returns a copy of low with high's keys on top.
+func mergeKeys(low, high map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range low {
+		out[k] = v
+	}
+	for k, v := range high {
+		out[k] = v
+	}
+	return out
+}
+
+// attachISCSITargets logs in to every target (netroot=iscsi: given several
+// times, the iBFT's), mounts the filesystem labelled root=LABEL= found on
+// any of their LUNs at /rw, and leaves the other LUNs to the booted system
+// as block devices. The agent recovers the session of /rw.
+func (b *booter) attachISCSITargets(targets []map[string]string, fw map[string]string) (string, error) {
+	if b.cfg.Sidus["format"] == "empty" {
+		return "", fmt.Errorf("sidus.format=empty with %d iSCSI targets: which LUN to format is ambiguous; format and label it on the server (mkfs.ext4 -L %s IMAGE), or give one target", len(targets), b.rwLabel())
+	}
+	b.loadModules(nil, kmod.GroupISCSI)
+	label := b.rwLabel()
+	var sessions []*iscsi.Session
+	var params []iscsi.Params
+	owner := map[string]int{}
+	var devs []string
+	for i, t := range targets {
+		p, err := b.iscsiParamsFor(fw, t)
+		if err != nil {
+			return "", fmt.Errorf("iSCSI target %d of %d (%s): %w", i+1, len(targets), t[iscsi.KeyTargetName], err)
+		}
+		b.log.Printf("iSCSI: target %d of %d: %s", i+1, len(targets), p)
+		sess, fellBack, err := b.loginISCSI(p)
+		if err != nil {
+			return "", fmt.Errorf("iSCSI target %d of %d (%s): %w", i+1, len(targets), p.TargetName, err)
+		}
+		if fellBack {
+			for _, s := range sessions {
+				b.log.Printf("iSCSI: %s (session %d) stays logged in: devices %v for the booted system", s.Target, s.SID, s.Devices)
+			}
+			b.res.Upper = cmdline.UpperTmpfs
+			return b.mountTmpfs()
+		}
+		b.log.Printf("iSCSI: logged in to %s at %s (session %d, host %d, %s), devices %v", sess.Target, sess.Portal, sess.SID, sess.Host, sess.Auth, sess.Devices)
+		for _, d := range sess.Devices {
+			owner[d] = len(sessions)
+			devs = append(devs, d)
+		}
+		sessions, params = append(sessions, sess), append(params, p)
+	}
+	dev, err := b.iscsi.FindLabel(devs, label)
+	if err != nil {
+		var names []string
+		for _, s := range sessions {
+			names = append(names, s.Target)
+		}
+		return "", fmt.Errorf("root=LABEL=%s: on the LUNs of %s: %w; fix root=LABEL= or label the filesystem of one of them (e2label DEV %s)", label, strings.Join(names, ", "), err, label)
+	}
+	sess := sessions[owner[dev]]
+	b.iscsiSess, b.iscsiP = sess, params[owner[dev]]
+	b.setRecovery(sess)
+	b.writeSessionState(iscsi.StateFile, sess)
+	for _, s := range sessions {
+		if s != sess {
+			b.writeSessionState(fmt.Sprintf("%s.%d", iscsi.StateFile, s.SID), s)
+			b.log.Printf("iSCSI: %s (session %d): devices %v left to the booted system", s.Target, s.SID, s.Devices)
+		}
+	}
+	if err := b.mountLUN(dev, label); err != nil {
+		return "", err
+	}
+	b.log.Printf("iSCSI: /rw is on %s of %s", dev, sess.Target)
 	return dev + " " + sess.Target, nil
 }
 

@@ -77,3 +77,26 @@ func (l *Logger) Stages() []StageTiming {
 
 // Elapsed is the time since the logger was created (the init's start).
 func (l *Logger) Elapsed() time.Duration { return l.now().Sub(l.start) }
+
+// FatalPlan is what PID 1 does after a fatal error, from panic= and
+// dracut's rd.shell (fatalPlan).
+type FatalPlan struct {
+	PanicSecs  int  // panic=: > 0 reboot after that many seconds, < 0 at once
+	ShellFirst bool // rd.shell with panic=: a rescue shell before the reboot
+	Reboot     bool // reboot (panic= is not 0)
+	Shell      bool // without a reboot: rescue shells, one after the other (else wait)
+}
+
+// fatalPlan combines panic= and rd.shell (nil: not given): without
+// rd.shell, panic= reboots and its absence offers the rescue shell, as
+// before; rd.shell offers the shell first even with panic=, which reboots
+// when the shell exits; rd.shell=0 never offers one (panic= reboots, else
+// the node waits).
+func fatalPlan(panicSecs int, rdShell *bool) FatalPlan {
+	p := FatalPlan{PanicSecs: panicSecs, Reboot: panicSecs != 0, Shell: panicSecs == 0}
+	if rdShell != nil {
+		p.ShellFirst = *rdShell && p.Reboot
+		p.Shell = *rdShell && !p.Reboot
+	}
+	return p
+}

@@ -27,18 +27,20 @@ func Main() {
 	// panic= by Parse's rule, known even when Parse rejects the line; 0
 	// (or none): the rescue shell.
 	panicSecs, _ := cmdline.PanicTimeout(raw)
+	var rdShell *bool // rd.shell=, once the line is parsed
 	defer func() {
 		if r := recover(); r != nil {
-			fatal(log, sys, panicSecs, fmt.Errorf("internal error (please report): %v", r))
+			fatal(log, sys, fatalPlan(panicSecs, rdShell), fmt.Errorf("internal error (please report): %v", r))
 		}
 	}()
 	log.Printf("SIDUS-Go init starting (pid %d)", os.Getpid())
 	cfg, err := cmdline.Parse(raw, os.Args[1:], os.Environ())
 	if err != nil {
-		fatal(log, sys, panicSecs, fmt.Errorf("kernel command line: %w", err))
+		fatal(log, sys, fatalPlan(panicSecs, nil), fmt.Errorf("kernel command line: %w", err))
 	}
-	_, err = Boot(context.Background(), cfg, sys, sys, log, Options{ISCSI: DefaultISCSI()})
-	fatal(log, sys, panicSecs, err)
+	rdShell = cfg.RescueShell
+	_, err = Boot(context.Background(), cfg, sys, sys, log, Options{ISCSI: DefaultISCSI(), Disk: DefaultDisk()})
+	fatal(log, sys, fatalPlan(panicSecs, rdShell), err)
 }
 
 // earlyMounts gives the init /proc, /sys, /dev and /run.
@@ -67,13 +69,21 @@ func earlyMounts() {
 	}
 }
 
-// fatal prints the diagnosis, then reboots as panic= says (panicSecs > 0:
-// after that many seconds, < 0: at once), or offers the rescue shell, or
-// waits. It never returns: PID 1 must not exit.
-func fatal(log *Logger, h Handover, panicSecs int, err error) {
+// fatal prints the diagnosis, then follows plan: the rescue shell first
+// (rd.shell), then a reboot as panic= says (PanicSecs > 0: after that many
+// seconds, < 0: at once), or the rescue shell again and again, or a wait.
+// It never returns: PID 1 must not exit.
+func fatal(log *Logger, h Handover, plan FatalPlan, err error) {
 	log.Printf("FATAL: %v", err)
 	log.Printf("the node cannot boot; the lines above say which stage failed and what to check")
-	if panicSecs != 0 {
+	panicSecs := plan.PanicSecs
+	if plan.ShellFirst {
+		log.Printf("rd.shell: rescue shell before panic=%d; exit it to go on", panicSecs)
+		if serr := h.Shell("fatal error (rd.shell)"); serr != nil {
+			log.Printf("%v", serr)
+		}
+	}
+	if plan.Reboot {
 		if panicSecs > 0 {
 			log.Printf("panic=%d: rebooting in %d seconds", panicSecs, panicSecs)
 			time.Sleep(time.Duration(panicSecs) * time.Second)
@@ -81,6 +91,12 @@ func fatal(log *Logger, h Handover, panicSecs int, err error) {
 		log.Printf("rebooting")
 		unix.Sync()
 		_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	}
+	if !plan.Shell {
+		log.Printf("rd.shell=0: no rescue shell; waiting forever (set panic=N on the kernel command line to reboot after N seconds)")
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	for {
 		t0 := time.Now()

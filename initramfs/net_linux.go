@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -105,6 +108,100 @@ func (linuxNetwork) Configure(name string, l *Lease) error {
 		if err := unix.Sethostname([]byte(l.Hostname)); err != nil {
 			return fmt.Errorf("sethostname %q: %w", l.Hostname, err)
 		}
+	}
+	return nil
+}
+
+// AddBond creates the bond with netlink and sets its options through the
+// bonding driver's sysfs attributes, as dracut's ifup does: netlink's bond
+// attributes cover only part of what bond= may carry.
+func (linuxNetwork) AddBond(b cmdline.Bond) error {
+	l, err := netlink.LinkByName(b.Name)
+	if err != nil {
+		if err := netlink.LinkAdd(netlink.NewLinkBond(netlink.LinkAttrs{Name: b.Name})); err != nil {
+			return fmt.Errorf("netlink: create bond %s: %w (is the bonding module packed and loaded?)", b.Name, err)
+		}
+		if l, err = netlink.LinkByName(b.Name); err != nil {
+			return fmt.Errorf("netlink: bond %s: %w", b.Name, err)
+		}
+	}
+	if _, ok := l.(*netlink.Bond); !ok {
+		return fmt.Errorf("%s exists and is a %s, not a bond", b.Name, l.Type())
+	}
+	if err := netlink.LinkSetDown(l); err != nil {
+		return fmt.Errorf("netlink: set %s down: %w", b.Name, err)
+	}
+	before, after := bondWrites("/sys/class/net", b)
+	write := func(ws []sysWrite) error {
+		for _, w := range ws {
+			if err := os.WriteFile(w.path, []byte(w.value), 0); err != nil {
+				return fmt.Errorf("option %s=%s: %w", path.Base(w.path), w.value, err)
+			}
+		}
+		return nil
+	}
+	if err := write(before); err != nil {
+		return err
+	}
+	for _, s := range b.Slaves {
+		sl, err := netlink.LinkByName(s)
+		if err != nil {
+			return fmt.Errorf("netlink: slave %s: %w", s, err)
+		}
+		if sl.Attrs().MasterIndex == l.Attrs().Index {
+			continue
+		}
+		if err := netlink.LinkSetDown(sl); err != nil {
+			return fmt.Errorf("netlink: set slave %s down: %w", s, err)
+		}
+		if err := netlink.LinkSetMasterByIndex(sl, l.Attrs().Index); err != nil {
+			return fmt.Errorf("netlink: enslave %s: %w", s, err)
+		}
+		_ = netlink.LinkSetUp(sl)
+	}
+	if err := write(after); err != nil {
+		return err
+	}
+	if b.MTU != 0 {
+		if err := netlink.LinkSetMTU(l, b.MTU); err != nil {
+			return fmt.Errorf("netlink: MTU %d on %s: %w", b.MTU, b.Name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("netlink: set %s up: %w", b.Name, err)
+	}
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		_ = netlink.LinkSetUp(lo)
+	}
+	return nil
+}
+
+// AddVLAN creates the 802.1Q interface with netlink.
+func (linuxNetwork) AddVLAN(v cmdline.VLAN) error {
+	parent, err := netlink.LinkByName(v.Parent)
+	if err != nil {
+		return fmt.Errorf("netlink: parent %s: %w", v.Parent, err)
+	}
+	if err := netlink.LinkSetUp(parent); err != nil {
+		return fmt.Errorf("netlink: set %s up: %w", v.Parent, err)
+	}
+	l, err := netlink.LinkByName(v.Name)
+	if err == nil {
+		vl, ok := l.(*netlink.Vlan)
+		if !ok || vl.VlanId != v.ID || vl.ParentIndex != parent.Attrs().Index {
+			return fmt.Errorf("%s exists and is not VLAN %d on %s", v.Name, v.ID, v.Parent)
+		}
+	} else {
+		vl := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: v.Name, ParentIndex: parent.Attrs().Index}, VlanId: v.ID}
+		if err := netlink.LinkAdd(vl); err != nil {
+			return fmt.Errorf("netlink: create VLAN %s (ID %d) on %s: %w (is the 8021q module packed and loaded?)", v.Name, v.ID, v.Parent, err)
+		}
+		if l, err = netlink.LinkByName(v.Name); err != nil {
+			return fmt.Errorf("netlink: VLAN %s: %w", v.Name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("netlink: set %s up: %w", v.Name, err)
 	}
 	return nil
 }

@@ -42,17 +42,35 @@ func (b *booter) prepareRoot(root string) []string {
 		}
 	}
 	if l != nil && b.cfg.On("netprotect") {
+		// The boot NIC, or the bond or VLAN and every interface under it
+		// (the bond's slaves, the VLAN's parent): any of them taken down or
+		// re-addressed cuts the root.
+		devs := b.netStack
+		if len(devs) == 0 || devs[0] != l.Device {
+			devs = []string{l.Device}
+		}
 		dev := l.Device
-		// systemd-networkd: leave the boot NIC alone (systemd #21967).
-		write("/run/systemd/network/10-sidus-"+dev+".network",
-			fmt.Sprintf("# Written by sidus-init: %s carries the NFS root.\n[Match]\nName=%s\n\n[Link]\nUnmanaged=yes\n", dev, dev))
-		// NetworkManager reads /run/NetworkManager/conf.d.
+		for _, d := range devs {
+			what := d + " carries the NFS root"
+			if d != dev {
+				what = d + " is under " + dev + ", which carries the NFS root"
+			}
+			// systemd-networkd: leave the boot NIC alone (systemd #21967).
+			write("/run/systemd/network/10-sidus-"+d+".network",
+				fmt.Sprintf("# Written by sidus-init: %s.\n[Match]\nName=%s\n\n[Link]\nUnmanaged=yes\n", what, d))
+			// ifupdown: the NIC is configured already; "manual" keeps ifup and
+			// ifdown (and so shutdown) from touching its address.
+			write(root+"/etc/network/interfaces.d/sidus-"+d,
+				fmt.Sprintf("# Written by sidus-init: %s.\niface %s inet manual\n", what, d))
+		}
+		// NetworkManager reads /run/NetworkManager/conf.d; one file, as a
+		// later file's unmanaged-devices= would replace an earlier one's.
+		var match []string
+		for _, d := range devs {
+			match = append(match, "interface-name:"+d)
+		}
 		write("/run/NetworkManager/conf.d/sidus-"+dev+".conf",
-			fmt.Sprintf("# Written by sidus-init: %s carries the NFS root.\n[keyfile]\nunmanaged-devices=interface-name:%s\n", dev, dev))
-		// ifupdown: the NIC is configured already; "manual" keeps ifup and
-		// ifdown (and so shutdown) from touching its address.
-		write(root+"/etc/network/interfaces.d/sidus-"+dev,
-			fmt.Sprintf("# Written by sidus-init: %s carries the NFS root.\niface %s inet manual\n", dev, dev))
+			fmt.Sprintf("# Written by sidus-init: %s carries the NFS root.\n[keyfile]\nunmanaged-devices=%s\n", strings.Join(devs, ", "), strings.Join(match, ";")))
 	}
 	return written
 }

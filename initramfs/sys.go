@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 )
 
 // System is the seam between the boot sequence and the kernel: every side
@@ -53,6 +55,14 @@ type Network interface {
 	// LookupHost resolves a host name (an nfsroot= server) with the DNS
 	// servers the network stage configured.
 	LookupHost(ctx context.Context, host string) ([]string, error)
+	// AddBond creates the bond b.Name (or takes the one of that name),
+	// sets the bonding driver's options (mode first, while it is down and
+	// has no slaves), enslaves b.Slaves (each set down first), sets the
+	// MTU (0: leave it) and sets the bond up.
+	AddBond(b cmdline.Bond) error
+	// AddVLAN creates the 802.1Q interface v.Name with ID v.ID on
+	// v.Parent, sets the parent up, then the VLAN.
+	AddVLAN(v cmdline.VLAN) error
 }
 
 // Link is a network interface.

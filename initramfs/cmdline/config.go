@@ -65,7 +65,8 @@ type Config struct {
 	// UUID=<uuid>. Empty unless Upper is UpperDevice.
 	UpperDev string
 	// UpperDevTimeout bounds the wait for UpperDev to appear (timeout=).
-	// 0, overlayroot's default, means it must be there already.
+	// 0 (not given) leaves the init's default bound (30 s): in an
+	// initramfs without udev, "there already" has no meaning.
 	UpperDevTimeout time.Duration
 	// RWLabel is the filesystem label from a root=LABEL=... (the rw device, iSCSI mode).
 	RWLabel string

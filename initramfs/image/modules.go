@@ -55,6 +55,11 @@ var DefaultModules = []DefaultModule{
 	// (-m btrfs adds it; fslabel reads btrfs labels either way).
 	{"ext4", kmod.GroupISCSI}, {"xfs", kmod.GroupISCSI},
 	{"crc32c_generic", kmod.GroupISCSI}, {"libcrc32c", kmod.GroupISCSI},
+	// Local disks for overlayroot=device: (hw: loaded when the controller
+	// is there; the filesystems are the iscsi group's).
+	{"virtio_blk", kmod.GroupHW}, {"nvme", kmod.GroupHW}, {"ahci", kmod.GroupHW},
+	// bond=, vlan=, the iBFT: loaded by the network stage only when asked.
+	{"bonding", kmod.GroupNet}, {"8021q", kmod.GroupNet}, {"iscsi_ibft", kmod.GroupNet},
 }
 
 // DefaultNames returns the names of DefaultModules, in order.

@@ -40,10 +40,11 @@ const (
 	GroupBoot  = "boot"  // every boot: NFS client, overlay, bus drivers
 	GroupHW    = "hw"    // device drivers, loaded when an alias matches
 	GroupISCSI = "iscsi" // iSCSI initiator, disks and filesystems, on demand
+	GroupNet   = "net"   // bonding, 802.1Q and the iBFT reader, when bond=, vlan= or the iBFT ask
 )
 
 // GroupRank orders the packer's groups by when a boot needs them: boot (0),
-// hw (1), iscsi (2); other groups rank 3. A module needed by several groups
+// hw (1), iscsi (2), net (3); other groups rank 4. A module needed by several groups
 // belongs to the lowest-ranked one.
 func GroupRank(g string) int {
 	switch g {
@@ -53,8 +54,10 @@ func GroupRank(g string) int {
 		return 1
 	case GroupISCSI:
 		return 2
+	case GroupNet:
+		return 3
 	}
-	return 3
+	return 4
 }
 
 // Module is one packed module.

@@ -37,6 +37,10 @@ type Options struct {
 	Disks []string
 	// NoReboot makes a guest reboot (or panic=-1) exit QEMU.
 	NoReboot bool
+	// Monitor, if set, is the path of a Unix socket where QEMU serves its
+	// human monitor (VM.Monitor, VM.SetLink: a NIC's link cut and
+	// restored as the guest sees it); "" gives -monitor none.
+	Monitor string
 	// ExtraArgs are appended as is; Validate rejects unrestricted user
 	// networking in them.
 	ExtraArgs []string
@@ -88,6 +92,9 @@ func (o Options) Argv() []string {
 		"-monitor", "none",
 		"-m", mem,
 	}
+	if o.Monitor != "" {
+		a[len(a)-3] = "unix:" + o.Monitor + ",server=on,wait=off"
+	}
 	if o.CPU != "" {
 		a = append(a, "-cpu", o.CPU)
 	}
@@ -117,8 +124,22 @@ func (o Options) Argv() []string {
 	return append(a, o.ExtraArgs...)
 }
 
+// NetDevID is the QEMU id of NetDevs[i] (the -netdev id= that the
+// monitor's set_link names).
+func NetDevID(i int) string { return "n" + strconv.Itoa(i) }
+
+// SetLinkCommand is the monitor command that sets the link of NetDevs[i]
+// up or down, as the guest's driver sees it (carrier).
+func SetLinkCommand(i int, up bool) string {
+	state := "off"
+	if up {
+		state = "on"
+	}
+	return "set_link " + NetDevID(i) + " " + state
+}
+
 func (n NetDev) args(i int) []string {
-	id := "n" + strconv.Itoa(i)
+	id := NetDevID(i)
 	var nd string
 	switch {
 	case n.User:
@@ -172,6 +193,9 @@ func (o Options) Validate() error {
 		if strings.HasPrefix(arg, "user") && !strings.Contains(arg, "restrict=on") {
 			return fmt.Errorf("ExtraArgs: user networking without restrict=on: %q", arg)
 		}
+	}
+	if o.Monitor != "" && (!strings.HasPrefix(o.Monitor, "/") || strings.ContainsAny(o.Monitor, ",")) {
+		return fmt.Errorf("Monitor %q: want an absolute socket path without ','", o.Monitor)
 	}
 	if o.BootNet && len(o.NetDevs) == 0 {
 		return fmt.Errorf("BootNet without a NetDev")

@@ -66,6 +66,20 @@ func TestArgv(t *testing.T) {
 				"-drive", "file=/d/b.img,format=raw,if=virtio,index=1"),
 		},
 		{
+			name: "monitor socket instead of -monitor none",
+			o:    Options{Kernel: "/k", Monitor: "/tmp/vm/monitor.sock"},
+			want: append(append(slices.Clone(fixed[:len(fixed)-1]), "unix:/tmp/vm/monitor.sock,server=on,wait=off"), "-m", "512M", "-kernel", "/k"),
+		},
+		{
+			name: "two taps for a bond, each with its MAC, and a data disk",
+			o: Options{Kernel: "/k", Monitor: "/m.sock", NetDevs: []NetDev{
+				{Tap: "tap0", MAC: "52:54:00:77:00:10"}, {Tap: "tap1", MAC: "52:54:00:77:00:11"}}, Disks: []string{"/d/scratch.img"}},
+			want: append(append(slices.Clone(fixed[:len(fixed)-1]), "unix:/m.sock,server=on,wait=off"), "-m", "512M", "-kernel", "/k",
+				"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:10",
+				"-netdev", "tap,id=n1,ifname=tap1,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n1,mac=52:54:00:77:00:11",
+				"-drive", "file=/d/scratch.img,format=raw,if=virtio,index=0"),
+		},
+		{
 			name: "extra args last, custom program",
 			o:    Options{QEMU: "/opt/qemu", Kernel: "/k", ExtraArgs: []string{"-d", "guest_errors"}},
 			want: append(append([]string{"/opt/qemu"}, fixed[1:]...), "-m", "512M", "-kernel", "/k", "-d", "guest_errors"),
@@ -113,6 +127,8 @@ func TestValidate(t *testing.T) {
 		{"both tap and user", Options{Kernel: "/k", NetDevs: []NetDev{{Tap: "tap0", User: true}}}, "exactly one"},
 		{"PXE without NIC", Options{BootNet: true}, "NetDev"},
 		{"nothing to boot", Options{}, "nothing to boot"},
+		{"relative monitor path", Options{Kernel: "/k", Monitor: "m.sock"}, "absolute socket path"},
+		{"monitor path with a comma", Options{Kernel: "/k", Monitor: "/a,b.sock"}, "absolute socket path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.o.Validate()
@@ -124,5 +140,34 @@ func TestValidate(t *testing.T) {
 	ok := Options{Kernel: "/k", ExtraArgs: []string{"-netdev", "user,id=x,restrict=on"}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("restricted user netdev in ExtraArgs: %v", err)
+	}
+}
+
+func TestSetLinkCommand(t *testing.T) {
+	for _, tc := range []struct {
+		i    int
+		up   bool
+		want string
+	}{{0, false, "set_link n0 off"}, {1, true, "set_link n1 on"}, {12, false, "set_link n12 off"}} {
+		if got := SetLinkCommand(tc.i, tc.up); got != tc.want {
+			t.Errorf("SetLinkCommand(%d, %v) = %q, want %q", tc.i, tc.up, got, tc.want)
+		}
+	}
+	// The id set_link names is the one Argv gives the netdev.
+	a := Options{Kernel: "/k", NetDevs: []NetDev{{Tap: "tap0"}, {Tap: "tap1"}}}.Argv()
+	if !slices.Contains(a, "tap,id="+NetDevID(1)+",ifname=tap1,script=no,downscript=no") {
+		t.Errorf("argv %q has no netdev with id %s", a, NetDevID(1))
+	}
+}
+
+func TestMonitorReply(t *testing.T) {
+	for _, tc := range []struct{ in, cmd, want string }{
+		{"set_link n0 off\r\n(qemu) ", "set_link n0 off", ""},
+		{"\x1b[K\x1b[Dset_link n9 off\r\nError: could not find device 'n9'\r\n(qemu) ", "set_link n9 off", "Error: could not find device 'n9'"},
+		{"info status\r\nVM status: running\r\n(qemu) ", "info status", "VM status: running"},
+	} {
+		if got := monitorReply(tc.in, tc.cmd); got != tc.want {
+			t.Errorf("monitorReply(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

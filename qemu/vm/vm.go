@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -24,6 +25,8 @@ import (
 type VM struct {
 	Argv  []string // the command run, "ip netns exec NS" included
 	Start time.Time
+
+	monitor string // Options.Monitor
 
 	t     qemu.T
 	fatal func(string, ...any) // t.Fatalf in tests, nil for commands
@@ -72,7 +75,7 @@ func start(t qemu.T, fatal func(string, ...any), ns Netns, o Options, out io.Wri
 	if ns != nil {
 		argv = ns.Wrap(argv)
 	}
-	vm := &VM{Argv: argv, t: t, fatal: fatal, out: out,
+	vm := &VM{Argv: argv, t: t, fatal: fatal, out: out, monitor: o.Monitor,
 		changed: make(chan struct{}), done: make(chan struct{})}
 	vm.cmd = exec.Command(argv[0], argv[1:]...)
 	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -290,4 +293,69 @@ func shellQuote(argv []string) string {
 		}
 	}
 	return strings.Join(q, " ")
+}
+
+// Monitor sends one command to QEMU's human monitor (Options.Monitor) and
+// returns its reply, without the echo and the prompt.
+func (vm *VM) Monitor(cmd string) (string, error) {
+	if vm.monitor == "" {
+		return "", errors.New("qemu monitor: the VM was started without Options.Monitor")
+	}
+	c, err := net.DialTimeout("unix", vm.monitor, 5*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("qemu monitor %s: %w", vm.monitor, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	const prompt = "(qemu) "
+	readPrompt := func() (string, error) {
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.HasSuffix(b.String(), prompt) {
+			n, err := c.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				return b.String(), fmt.Errorf("qemu monitor: %w (read %q)", err, b.String())
+			}
+		}
+		return b.String(), nil
+	}
+	if _, err := readPrompt(); err != nil { // the banner
+		return "", err
+	}
+	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
+		return "", fmt.Errorf("qemu monitor: %w", err)
+	}
+	out, err := readPrompt()
+	if err != nil {
+		return "", err
+	}
+	vm.t.Logf("qemu monitor: %s -> %q", cmd, monitorReply(out, cmd))
+	return monitorReply(out, cmd), nil
+}
+
+// monitorReply strips the terminal escapes, the echoed command and the
+// prompt from what the monitor sent after a command.
+func monitorReply(out, cmd string) string {
+	out = ansi.ReplaceAllString(out, "")
+	out = strings.TrimSuffix(out, "(qemu) ")
+	out = strings.ReplaceAll(out, "\r", "")
+	if i := strings.Index(out, cmd); i >= 0 {
+		out = out[i+len(cmd):]
+	}
+	return strings.TrimSpace(out)
+}
+
+// SetLink sets the link of NIC i (Options.NetDevs[i]) up or down as the
+// guest sees it: its driver reports the carrier change, as when a cable is
+// pulled. A tap set down on the host leaves the guest's carrier up.
+func (vm *VM) SetLink(i int, up bool) error {
+	reply, err := vm.Monitor(SetLinkCommand(i, up))
+	if err != nil {
+		return err
+	}
+	if reply != "" {
+		return fmt.Errorf("qemu monitor: %s: %s", SetLinkCommand(i, up), reply)
+	}
+	return nil
 }
