@@ -101,12 +101,6 @@ func (w *world) respond(c runner.Cmd) (string, error) {
 	return "", nil
 }
 
-func runAll(t *testing.T, w *world) string {
-	var out bytes.Buffer
-	Run(context.Background(), w.e, &out)
-	return out.String()
-}
-
 func TestGoodServer(t *testing.T) {
 	w := goodWorld(t)
 	// checkExports reads the host's /etc/exports too; test the parsed form.

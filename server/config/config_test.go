@@ -56,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"size", minimal + "[iscsi]\ndefault_size = \"big\"\n", "iscsi.default_size", "size"},
 		{"default label", minimal + "[boot]\ndefault_label = \"disk\"\n", "boot.default_label", "tmpfs or iscsi"},
 		{"compression", minimal + "[boot]\ncompression = \"xz\"\n", "boot.compression", "zstd"},
-		{"dns", minimal[:len(minimal)] + "dns = [\"one\"]\n", "network.dns[0]", "IP address"},
+		{"dns", minimal + "dns = [\"one\"]\n", "network.dns[0]", "IP address"},
 		{"unknown", minimal + "[dhcp]\nservr = \"dnsmasq\"\n", "dhcp.servr", "unknown key"},
 		{"export id", minimal + "[nfs]\nexport_id = 70000\n", "nfs.export_id", "1 to 65535"},
 	} {
