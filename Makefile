@@ -17,11 +17,24 @@ BUILD := build
 all: initrd
 
 # deps installs the apt packages (once: dpkg -s decides) and the Go modules.
+# The tests run isc-dhcp-server's dhcpd and tftpd-hpa's in.tftpd in lab
+# namespaces only: a policy-rc.d keeps the install from starting their
+# host services, which are then disabled, so nothing of theirs listens on
+# the host's network.
+HOST_SERVICES_OFF := isc-dhcp-server tftpd-hpa
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && \
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+		fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || exit 1; \
+		systemctl disable --now $(HOST_SERVICES_OFF) >/dev/null 2>&1 || true; \
+		for s in $(HOST_SERVICES_OFF); do \
+			if [ -x /etc/init.d/$$s ]; then /etc/init.d/$$s stop >/dev/null 2>&1 || true; fi; \
+		done; \
 	fi
 	$(GO) mod download
 
