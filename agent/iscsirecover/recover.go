@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sidus-go/sidus/agent/clock"
 	"io/fs"
 	"math/rand/v2"
 	"strings"
@@ -66,32 +67,8 @@ type System interface {
 	Logout(ctx context.Context, sid, cid uint32) error
 }
 
-// Clock is the recoverer's time.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends (then it returns ctx.Err()).
-	Sleep(ctx context.Context, d time.Duration) error
-	// Ticker ticks every d until stop is called.
-	Ticker(d time.Duration) (c <-chan time.Time, stop func())
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-func (realClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
-}
+// Clock is the recoverer's time (package agent/clock).
+type Clock = clock.Clock
 
 // Options are the recoverer's seams and tunables; zero values take the
 // defaults.
@@ -170,7 +147,7 @@ func New(cfg Config, o Options) (*Recoverer, error) {
 		o.Rand = rand.Float64
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.System == nil {
 		o.System = DefaultSystem(o.Logf)

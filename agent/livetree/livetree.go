@@ -40,6 +40,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sidus-go/sidus/agent/clock"
 	"github.com/sidus-go/sidus/agent/handover"
 )
 
@@ -128,7 +129,7 @@ func New(cfg Config, o Options) (*Watcher, error) {
 		o.System = DefaultSystem()
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.Real{}
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}

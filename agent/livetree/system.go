@@ -1,9 +1,6 @@
 package livetree
 
-import (
-	"context"
-	"time"
-)
+import "github.com/sidus-go/sidus/agent/clock"
 
 // FileID is what one poll records of a file, from an fstat of the open
 // descriptor: any difference between two polls is a change.
@@ -30,29 +27,5 @@ type System interface {
 // DropCachesPath is the kernel's knob that DropCaches writes.
 const DropCachesPath = "/proc/sys/vm/drop_caches"
 
-// Clock is the watcher's time.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends (then it returns ctx.Err()).
-	Sleep(ctx context.Context, d time.Duration) error
-	// Ticker ticks every d until stop is called.
-	Ticker(d time.Duration) (c <-chan time.Time, stop func())
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-func (realClock) Ticker(d time.Duration) (<-chan time.Time, func()) {
-	t := time.NewTicker(d)
-	return t.C, t.Stop
-}
+// Clock is the watcher's time (package agent/clock).
+type Clock = clock.Clock
