@@ -241,25 +241,15 @@ func packErr(err error, root, kver string) error {
 }
 
 func buildTemp(dir string, o image.Options) (string, *image.Summary, error) {
-	f, err := os.CreateTemp(dir, "."+InitrdFile+".tmp*")
+	var s *image.Summary
+	name, err := writeTemp(dir, InitrdFile, func(w io.Writer) (err error) {
+		s, err = image.Build(w, o)
+		return err
+	})
 	if err != nil {
-		return "", nil, fmt.Errorf("TFTP root %s: %w", dir, err)
-	}
-	s, err := image.Build(f, o)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
 		return "", nil, err
 	}
-	return f.Name(), s, nil
+	return name, s, nil
 }
 
 func copyTemp(src, dir, name string) (string, error) {
@@ -268,11 +258,24 @@ func copyTemp(src, dir, name string) (string, error) {
 		return "", fmt.Errorf("kernel: %w", err)
 	}
 	defer in.Close()
+	tmp, err := writeTemp(dir, name, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("copy %s into %s: %w", src, dir, err)
+	}
+	return tmp, nil
+}
+
+// writeTemp fills a new hidden temporary file in dir (mode 0644, synced)
+// for a rename over name, and returns its path; on error it is removed.
+func writeTemp(dir, name string, fill func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, "."+name+".tmp*")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("TFTP root %s: %w", dir, err)
 	}
-	_, err = io.Copy(f, in)
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -284,7 +287,7 @@ func copyTemp(src, dir, name string) (string, error) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("copy %s into %s: %w", src, dir, err)
+		return "", err
 	}
 	return f.Name(), nil
 }
