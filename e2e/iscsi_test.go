@@ -322,22 +322,13 @@ func TestISCSI(t *testing.T) {
 	// with no I/O error, and every fsync'ed file is there after a reboot.
 	// Without CHAP and with mutual CHAP.
 	//
-	// Known issue (open): in about 2 of 11 runs the node's I/O stalled after
-	// a good re-login and the agent went silent until the SCSI error
-	// handler reset the session. Such a stall is logged as STALL and the
-	// case is run again, at most three times in all; it fails if every
-	// attempt stalls. See the closing note of the life-after-boot issue.
+	// A stall after a good re-login (seen in 2 of 11 runs once, not in
+	// about 30 since the shared directories) fails the case; stallwatch
+	// has printed where the node and the agent wait by then.
 	var restartOnce func(t *testing.T, n iscsiNode, ird string) (stalled bool)
 	restart := func(t *testing.T, n iscsiNode, ird string) {
-		for attempt := 1; ; attempt++ {
-			if !restartOnce(t, n, ird) {
-				return
-			}
-			if attempt == 3 {
-				t.Errorf("the I/O stalled after the re-login in all %d attempts", attempt)
-				return
-			}
-			t.Logf("STALL: attempt %d: no write completed after the re-login; booting again (known issue)", attempt)
+		if restartOnce(t, n, ird) {
+			t.Errorf("STALL: no write completed within 60 s of the re-login; see the SIDUS-ITEST: stallwatch lines")
 		}
 	}
 	restartOnce = func(t *testing.T, n iscsiNode, ird string) (stalled bool) {
@@ -367,6 +358,8 @@ func TestISCSI(t *testing.T) {
 		}
 		loginAfter := time.Since(back)
 		if _, err := vm.TryExpect(`SIDUS-ITEST: writeload wrote=`, 60*time.Second); err != nil {
+			_, _ = vm.TryExpect(`SIDUS-ITEST: stallwatch: dmesg|goroutine \d+ \[`, 60*time.Second)
+			time.Sleep(5 * time.Second) // the rest of the dump
 			vm.Kill()
 			return !matchLine(vm, `SIDUS-ITEST: writeload error`)
 		}
