@@ -322,8 +322,8 @@ func TestISCSI(t *testing.T) {
 	// with no I/O error, and every fsync'ed file is there after a reboot.
 	// Without CHAP and with mutual CHAP.
 	//
-	// A stall after a good re-login (seen in 2 of 11 runs once, not in
-	// about 30 since the shared directories) fails the case; stallwatch
+	// A stall after a good re-login (seen in 2 of 11 runs once, cause not
+	// found, not seen in about 25 runs since) fails the case; stallwatch
 	// has printed where the node and the agent wait by then.
 	var restartOnce func(t *testing.T, n iscsiNode, ird string) (stalled bool)
 	restart := func(t *testing.T, n iscsiNode, ird string) {
