@@ -87,6 +87,10 @@ if [ "$mode" = probe ] || [ "$mode" = all ]; then
 				fi
 			done
 			[ -n "$ready" ] || { say "probe ready uptime=$(up)"; ready=1; }
+			# A heartbeat every 10 rounds: the test checks the probe
+			# still runs at the end.
+			round=$((${round:-0} + 1))
+			[ $((round % 10)) -ne 0 ] || say "probe alive uptime=$(up)"
 			sleep 1
 		done
 	) &

@@ -35,6 +35,7 @@ type VM struct {
 
 	mu      sync.Mutex
 	lines   []string
+	times   []time.Time   // when each line came (host clock)
 	next    int           // Expect cursor
 	changed chan struct{} // closed and replaced on each new line / exit
 	done    chan struct{} // QEMU exited and its output is read
@@ -134,6 +135,7 @@ func (vm *VM) add(line string) {
 	}
 	vm.mu.Lock()
 	vm.lines = append(vm.lines, line)
+	vm.times = append(vm.times, time.Now())
 	close(vm.changed)
 	vm.changed = make(chan struct{})
 	vm.mu.Unlock()
@@ -219,6 +221,22 @@ func (vm *VM) Lines() []string {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	return append([]string(nil), vm.lines...)
+}
+
+// Find returns the first console line so far that came at or after since
+// and matches re, with its submatches and when it came (host clock).
+func (vm *VM) Find(re *regexp.Regexp, since time.Time) (time.Time, []string, bool) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for i, l := range vm.lines {
+		if vm.times[i].Before(since) {
+			continue
+		}
+		if m := re.FindStringSubmatch(l); m != nil {
+			return vm.times[i], m, true
+		}
+	}
+	return time.Time{}, nil, false
 }
 
 // Console returns the whole console output so far.
