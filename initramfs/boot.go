@@ -15,6 +15,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
@@ -55,7 +56,7 @@ type Result struct {
 // Every side effect goes through sys and h, and the iSCSI stage's through
 // opts.ISCSI. Boot returns only on error.
 func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
-	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, disk: opts.Disk, res: &Result{Upper: cfg.Upper}}
+	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, disk: opts.Disk, bg: opts.Background, res: &Result{Upper: cfg.Upper}}
 	for _, w := range append(cfg.Warnings, notYet(cfg)...) {
 		log.Printf("warning: %s", w)
 	}
@@ -80,6 +81,11 @@ type Options struct {
 	// Disk is the overlayroot=device: writable layer (DefaultDisk for the
 	// real one). With Probe unset, overlayroot=device: fails in premount.
 	Disk DiskStage
+	// Background runs f beside the boot (Main: a goroutine): the modules
+	// stage loads the NFS client and overlayfs (kmod.GroupRoot) that way
+	// while the network stage waits for DHCP. Nil runs f at once, in
+	// order (the unit tests' boot sequence stays one line of calls).
+	Background func(f func())
 }
 
 type step struct {
@@ -123,6 +129,12 @@ type booter struct {
 	ibft     *iscsi.IBFT // read once by readIBFT
 	ibftRead bool
 	disk     DiskStage
+	bg       func(func())
+	// modMu serialises the module loads of the stages and of the
+	// background load; rootMods is closed when that load is done.
+	modMu    sync.Mutex
+	rootMods chan struct{}
+	nfs3     bool // the nfs3 group was loaded
 }
 
 func (b *booter) modules() error {
@@ -138,10 +150,46 @@ func (b *booter) modules() error {
 		b.log.Printf("warning: %s", ix.Note)
 	}
 	b.kmods, b.kload = ix, kmod.Loader{Load: b.loadModule, Done: map[string]error{}}
-	// Bus drivers and NFS first; then the NIC drivers whose aliases match
-	// the devices those buses show (as udev would), nothing else.
+	// Bus drivers first, then the NIC drivers whose aliases match the
+	// devices those buses show (as udev would), nothing else: the network
+	// stage can start. The NFS client and overlayfs load meanwhile.
 	b.loadModules(func() ([]string, error) { return kmod.Modaliases(b.sys.DirFS("/sys")) }, kmod.GroupBoot)
+	b.rootMods = make(chan struct{})
+	load := func() {
+		defer close(b.rootMods)
+		t0 := b.sys.Now()
+		b.loadModules(nil, kmod.GroupRoot)
+		b.log.Printf("root modules (NFS client, overlayfs) loaded in %.3fs, beside the network stage", b.sys.Now().Sub(t0).Seconds())
+	}
+	if b.bg != nil {
+		b.bg(load)
+	} else {
+		load()
+	}
 	return nil
+}
+
+// waitRootModules waits for the modules stage's background load of the
+// NFS client and overlayfs.
+func (b *booter) waitRootModules() error {
+	if b.rootMods == nil {
+		return nil
+	}
+	select {
+	case <-b.rootMods:
+		return nil
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+}
+
+// loadNFS3 loads NFSv3's modules (nfsv3, nfs_acl) before the first v3
+// mount: a v4 boot never needs them.
+func (b *booter) loadNFS3() {
+	if !b.nfs3 {
+		b.nfs3 = true
+		b.loadModules(nil, kmod.GroupNFS3)
+	}
 }
 
 // loadModules loads groups (and, with readAliases, the matching hardware
@@ -152,6 +200,8 @@ func (b *booter) loadModules(readAliases func() ([]string, error), groups ...str
 	if b.kmods == nil {
 		return
 	}
+	b.modMu.Lock()
+	defer b.modMu.Unlock()
 	n, failed := b.kmods.LoadForHardware(b.kload, readAliases, groups...)
 	for _, e := range failed {
 		b.log.Printf("warning: %v", e)
@@ -270,14 +320,31 @@ func (b *booter) waitLink(n Network) (string, error) {
 // DISCOVER sent before the link is up is lost and costs a retry timeout.
 const carrierWait = 5 * time.Second
 
+// operWait is how long a link with carrier may stay short of operstate
+// up before it is taken as one whose driver does not report operstate.
+const operWait = 1500 * time.Millisecond
+
+// waitCarrier waits for dev's operstate up (not only its carrier: until
+// the kernel's link watch runs, up to a second after the carrier, the
+// link drops what it sends, the first DISCOVER included).
 func (b *booter) waitCarrier(n Network, dev string) {
+	var carrierAt time.Time
 	for deadline := b.sys.Now().Add(carrierWait); b.sys.Now().Before(deadline); {
 		links, err := n.Links()
 		if err != nil {
 			return
 		}
 		for _, l := range links {
-			if l.Name == dev && l.Carrier {
+			if l.Name != dev {
+				continue
+			}
+			if l.OperUp {
+				return
+			}
+			if l.Carrier && carrierAt.IsZero() {
+				carrierAt = b.sys.Now()
+			}
+			if l.Carrier && b.sys.Now().Sub(carrierAt) >= operWait {
 				return
 			}
 		}
@@ -380,11 +447,17 @@ func (b *booter) nfs() error {
 	if err := b.sys.MkdirAll(overlay.Default.RO); err != nil {
 		return err
 	}
+	if err := b.waitRootModules(); err != nil {
+		return err
+	}
 	src := server + ":" + path
 	start := b.sys.Now()
 	for attempt := 0; ; attempt++ {
 		var errs []string
 		for _, v := range versions {
+			if v == "3" || strings.HasPrefix(v, "3.") {
+				b.loadNFS3()
+			}
 			data := b.cfg.NFSMountOptions(server, clientIP, v)
 			err := b.sys.Mount(src, overlay.Default.RO, "nfs", msRdonly, data)
 			if err == nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -21,6 +22,7 @@ import (
 // fakeSys records every side effect of Boot and keeps its files in memory.
 // Its clock moves only when Boot sleeps.
 type fakeSys struct {
+	mu        sync.Mutex // rec, for a background module load
 	calls     []string
 	files     map[string]string
 	links     []Link
@@ -41,7 +43,7 @@ func newFake() *fakeSys {
 			"/etc/sidus/modules.load": "lib/modules/k/virtio.ko\nlib/modules/k/virtio_net.ko\nlib/modules/k/nfs.ko\n",
 			"/proc/filesystems":       "nodev\ttmpfs\nnodev\tnfs\nnodev\toverlay\n",
 		},
-		links: []Link{{Name: "eth0", MAC: "52:54:00:12:34:56", Carrier: true}},
+		links: []Link{{Name: "eth0", MAC: "52:54:00:12:34:56", Carrier: true, OperUp: true}},
 		lease: &Lease{Config: netconf.Config{Device: "eth0", IP: net.IPv4(10, 0, 0, 5).To4(), Netmask: net.CIDRMask(24, 32),
 			ServerID: net.IPv4(10, 0, 0, 1).To4()}, Proto: "dhcp", NextServer: net.IPv4(10, 0, 0, 2).To4(), RootPath: "/srv/nfsroot/sidus"},
 		mountFail: map[string]int{},
@@ -50,7 +52,11 @@ func newFake() *fakeSys {
 	}
 }
 
-func (f *fakeSys) rec(format string, a ...any) { f.calls = append(f.calls, fmt.Sprintf(format, a...)) }
+func (f *fakeSys) rec(format string, a ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, a...))
+}
 
 func (f *fakeSys) Mount(src, dst, fs string, flags uintptr, data string) error {
 	f.rec("mount %s %s %s %#x %s", src, dst, fs, flags, data)
@@ -330,6 +336,145 @@ func TestBootLoadsDriverForFakeSysfs(t *testing.T) {
 	if has(f.calls, "load /lib/modules/k/virtio_net.ko") < 0 || has(f.calls, "load /lib/modules/k/e1000.ko") >= 0 || res.Modules != 2 {
 		t.Errorf("modules %d, calls:\n%s", res.Modules, strings.Join(f.calls, "\n"))
 	}
+}
+
+// overlapFake holds the NFS client's load until DHCP has run: Boot only
+// gets past it if the root modules load beside the network stage.
+type overlapFake struct {
+	*fakeSys
+	dhcped chan struct{}
+	once   sync.Once
+}
+
+func (o *overlapFake) Net() Network { return o }
+func (o *overlapFake) DHCP(ctx context.Context, n string, xid uint32, h string) (*Lease, error) {
+	o.once.Do(func() { close(o.dhcped) })
+	return o.fakeSys.DHCP(ctx, n, xid, h)
+}
+func (o *overlapFake) LoadModule(p string) error {
+	if strings.HasSuffix(p, "/nfs.ko") {
+		select {
+		case <-o.dhcped:
+		case <-time.After(10 * time.Second):
+			return errors.New("DHCP did not start while the NFS client loaded")
+		}
+	}
+	return o.fakeSys.LoadModule(p)
+}
+
+// The NFS client and overlayfs (group root) load in the background while
+// DHCP runs, and are in before the NFS mount; NFSv3's modules (nfs3) load
+// only before a v3 mount.
+func TestBootLoadsRootModulesBesideDHCP(t *testing.T) {
+	index := "module virtio_pci boot lib/modules/k/virtio_pci.ko\n" +
+		"module virtio_net hw lib/modules/k/virtio_net.ko\nalias virtio_net virtio:d00000001v*\n" +
+		"module nfs root lib/modules/k/nfs.ko\nmodule nfsv4 root lib/modules/k/nfsv4.ko nfs\n" +
+		"module overlay root lib/modules/k/overlay.ko\nmodule nfsv3 nfs3 lib/modules/k/nfsv3.ko nfs\n"
+	for _, tc := range []struct {
+		name, line string
+		v3         bool
+	}{
+		{"v4", cmdline.SeedTmpfs, false},
+		{"v3", "root=/dev/nfs nfsroot=10.0.0.1:/srv/sidus,vers=3 ip=dhcp aufs=tmpfs", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.files["/etc/sidus/modules.index"] = index
+			f.files["/sys/bus/virtio/devices/virtio0/modalias"] = "virtio:d00000001v00001AF4\n"
+			o := &overlapFake{fakeSys: f, dhcped: make(chan struct{})}
+			cfg, err := cmdline.Parse(tc.line, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			var mu sync.Mutex
+			w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return log.Write(p) })
+			res, err := Boot(context.Background(), cfg, o, o, NewLogger(w, nil, f.Now), Options{Background: func(fn func()) { go fn() }})
+			if !strings.Contains(fmt.Sprint(err), "exec stopped by test") {
+				t.Fatalf("Boot: %v\n%s", err, log.String())
+			}
+			calls := strings.Join(f.calls, "\n")
+			nfs, dhcp, mount := has(f.calls, "load /lib/modules/k/nfs.ko"), has(f.calls, "dhcp eth0"), has(f.calls, "mount 10.0.0.")
+			if nfs < 0 || dhcp < 0 || mount < 0 || nfs < dhcp || mount < has(f.calls, "load /lib/modules/k/overlay.ko") {
+				t.Errorf("want DHCP before the NFS client's load (held until DHCP) and both root modules before the mount; calls:\n%s", calls)
+			}
+			v3 := has(f.calls, "load /lib/modules/k/nfsv3.ko")
+			if tc.v3 != (v3 >= 0) || tc.v3 && v3 > mount {
+				t.Errorf("nfsv3 loaded at call %d (mount at %d), want it only before a v3 mount; calls:\n%s", v3, mount, calls)
+			}
+			if n := map[bool]int{false: 5, true: 6}[tc.v3]; res.Modules != n {
+				t.Errorf("loaded %d modules, want %d", res.Modules, n)
+			}
+			if !strings.Contains(log.String(), "root modules (NFS client, overlayfs) loaded in") {
+				t.Errorf("log lacks the background load's line:\n%s", log.String())
+			}
+		})
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// operFake's eth0 has carrier from the start and operstate up from
+// operAt on (never if zero).
+type operFake struct {
+	*fakeSys
+	operAt time.Time
+}
+
+func (o *operFake) Net() Network { return o }
+func (o *operFake) Links() ([]Link, error) {
+	l := o.links[0]
+	l.OperUp = !o.operAt.IsZero() && !o.now.Before(o.operAt)
+	return []Link{l}, nil
+}
+
+// DHCP starts once the boot NIC's operstate is up, not at its carrier
+// (a DISCOVER sent in between is dropped); a driver that never reports
+// operstate costs operWait.
+func TestBootWaitsForOperstate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration // operstate up after the start; 0: never
+		want  time.Duration // DHCP at or after
+	}{
+		{"operstate up after 600ms", 600 * time.Millisecond, 600 * time.Millisecond},
+		{"no operstate", 0, operWait},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.links[0].OperUp = false
+			start := f.now
+			o := &operFake{fakeSys: f}
+			if tc.after > 0 {
+				o.operAt = start.Add(tc.after)
+			}
+			var at time.Time
+			d := &dhcpAt{operFake: o, at: &at}
+			cfg, err := cmdline.Parse(cmdline.SeedTmpfs, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = Boot(context.Background(), cfg, d, d, NewLogger(io.Discard, nil, f.Now), Options{})
+			if got := at.Sub(start); at.IsZero() || got < tc.want || got > tc.want+100*time.Millisecond {
+				t.Errorf("DHCP %v after the start, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+type dhcpAt struct {
+	*operFake
+	at *time.Time
+}
+
+func (d *dhcpAt) Net() Network { return d }
+func (d *dhcpAt) DHCP(ctx context.Context, n string, xid uint32, h string) (*Lease, error) {
+	if d.at.IsZero() {
+		*d.at = d.now
+	}
+	return d.fakeSys.DHCP(ctx, n, xid, h)
 }
 
 // An nfsroot= host name is resolved through System.

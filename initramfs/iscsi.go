@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sidus-go/sidus/blockdev/format"
@@ -264,7 +265,7 @@ func (b *booter) mountLUN(dev, label string) error {
 	}
 	rw := overlay.Default.RW
 	if err := b.sys.Mount(dev, rw, fstype, 0, ""); err != nil {
-		return fmt.Errorf("mount %s (%s, LABEL=%s) at %s: %w; run fsck on the LUN from the server", dev, fstype, label, rw, err)
+		return fmt.Errorf("mount %s (%s, LABEL=%s) at %s: %w; %s", dev, fstype, label, rw, err, mountHint(fstype, err, "run fsck on the LUN from the server"))
 	}
 	b.log.Printf("mounted %s (%s, LABEL=%s) at %s", dev, fstype, label, rw)
 	return nil
@@ -401,4 +402,14 @@ func (b *booter) formatEmpty(sess *iscsi.Session, label string, notFound error) 
 	}
 	b.log.Printf("formatted %s as ext4 LABEL=%s in %.1fs", dev, label, b.sys.Now().Sub(t0).Seconds())
 	return dev, nil
+}
+
+// mountHint is what to check after a failed mount of a filesystem of
+// type fstype: with ENODEV the kernel has no driver for it (xfs and
+// btrfs are not in the packer's default set), else otherwise.
+func mountHint(fstype string, err error, otherwise string) string {
+	if errors.Is(err, syscall.ENODEV) {
+		return fmt.Sprintf("the kernel has no %s driver: pack it into the image (sidus-mkinitramfs -m %s)", fstype, fstype)
+	}
+	return otherwise
 }

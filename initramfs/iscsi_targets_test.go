@@ -128,7 +128,7 @@ func ibftFiles(f *fakeSys) {
 func TestBootISCSIAutoFromIBFT(t *testing.T) {
 	f := newFake()
 	ibftFiles(f)
-	f.links = append(f.links, Link{Name: "eth1", MAC: "52:54:00:12:34:99", Carrier: true})
+	f.links = append(f.links, Link{Name: "eth1", MAC: "52:54:00:12:34:99", Carrier: true, OperUp: true})
 	var fi fakeISCSI
 	opts := fi.stage(sessionsByTarget(map[string]string{tgtRW: "/dev/sda"}), map[string]string{"/dev/sda": "ISCSI"})
 	var log strings.Builder

@@ -187,7 +187,7 @@ func (b *booter) attachDisk() (string, error) {
 	}
 	rw := overlay.Default.RW
 	if err := b.sys.Mount(dev, rw, info.Type, 0, ""); err != nil {
-		return "", fmt.Errorf("%s: mount %s (%s) at %s: %w; run fsck on it (fsck -f %s) and check that the %s driver is packed", param, dev, info.Type, rw, unwrapPath(err), dev, info.Type)
+		return "", fmt.Errorf("%s: mount %s (%s) at %s: %w; %s", param, dev, info.Type, rw, unwrapPath(err), mountHint(info.Type, err, "run fsck on it (fsck -f "+dev+")"))
 	}
 	b.log.Printf("mounted %s (%s, LABEL=%q, UUID=%s) at %s after %.3fs", dev, info.Type, info.Label, info.UUID, rw, b.sys.Now().Sub(start).Seconds())
 	return dev, nil

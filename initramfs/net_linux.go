@@ -34,6 +34,7 @@ func (linuxNetwork) Links() ([]Link, error) {
 			MAC:     a.HardwareAddr.String(),
 			Carrier: a.OperState == netlink.OperUp || a.RawFlags&unix.IFF_RUNNING != 0,
 			Up:      a.Flags&net.FlagUp != 0,
+			OperUp:  a.OperState == netlink.OperUp,
 		})
 	}
 	return out, nil

@@ -30,7 +30,7 @@ func (f *fakeSys) AddBond(b cmdline.Bond) error {
 
 func (f *fakeSys) AddVLAN(v cmdline.VLAN) error {
 	f.rec("vlan %s parent=%s id=%d", v.Name, v.Parent, v.ID)
-	f.links = append(f.links, Link{Name: v.Name, MAC: "52:54:00:cc:00:00", Up: true, Carrier: true})
+	f.links = append(f.links, Link{Name: v.Name, MAC: "52:54:00:cc:00:00", Up: true, Carrier: true, OperUp: true})
 	return nil
 }
 
@@ -116,8 +116,8 @@ func TestBondWrites(t *testing.T) {
 
 func twoNICs() []Link {
 	return []Link{
-		{Name: "eth0", MAC: "52:54:00:77:00:10", Carrier: true},
-		{Name: "eth1", MAC: "52:54:00:77:00:11", Carrier: true},
+		{Name: "eth0", MAC: "52:54:00:77:00:10", Carrier: true, OperUp: true},
+		{Name: "eth1", MAC: "52:54:00:77:00:11", Carrier: true, OperUp: true},
 	}
 }
 

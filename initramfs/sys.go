@@ -71,6 +71,10 @@ type Link struct {
 	MAC     string // aa:bb:cc:dd:ee:ff
 	Carrier bool
 	Up      bool
+	// OperUp is operstate up: the kernel's link watch has run and
+	// attached the queueing discipline. Between carrier and then (up to
+	// a second), what the link sends is dropped.
+	OperUp bool
 }
 
 // Handover is the last step's seam: it ends the initramfs.

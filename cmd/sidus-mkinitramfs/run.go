@@ -140,6 +140,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		printWarnings(stderr, s)
 		printSummary(stderr, "-", s)
 		return nil
 	}
@@ -165,8 +166,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := os.Rename(tmp.Name(), c.output); err != nil {
 		return fmt.Errorf("-o %s: %w", c.output, err)
 	}
+	printWarnings(stderr, s)
 	printSummary(stdout, c.output, s)
 	return nil
+}
+
+// stripFlags are the go build flags of a stripped static Go binary.
+const stripFlags = "CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'"
+
+// printWarnings says what is packed but should not be, such as symbols
+// and debug info: the image still builds.
+func printWarnings(w io.Writer, s *image.Summary) {
+	for _, b := range []struct {
+		flag string
+		bin  image.Binary
+	}{{"--init", s.Init}, {"--agent", s.Agent}} {
+		if b.bin.Unstripped > 0 {
+			fmt.Fprintf(w, "warning: %s %s is not stripped: %s of symbols and debug info (of %s); build it with %s\n",
+				b.flag, b.bin.Path, human(b.bin.Unstripped), human(b.bin.Size), stripFlags)
+		}
+	}
 }
 
 // build runs image.Build and names the flag behind an error where it can.
@@ -254,6 +273,17 @@ func defaultsUsage() string {
 
 func size(n int64) string {
 	return fmt.Sprintf("%d bytes (%.1f MiB)", n, float64(n)/(1<<20))
+}
+
+// human writes n as "1.9 MiB", "12.0 KiB" or "700 bytes".
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func wrap(words []string, width int, indent string) string {

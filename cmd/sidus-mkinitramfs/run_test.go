@@ -169,3 +169,59 @@ func TestRunErrors(t *testing.T) {
 		t.Error("a failed run left an output file")
 	}
 }
+
+func TestRunWarnsUnstripped(t *testing.T) {
+	base := fakeKernel(t)
+	unstripped := func(name string) string {
+		return imagetest.WriteFile(t, name, imagetest.ELFWith(elf.ET_EXEC, "",
+			imagetest.Section{Name: ".text", Type: elf.SHT_PROGBITS, Data: make([]byte, 4096)},
+			imagetest.Section{Name: ".symtab", Type: elf.SHT_SYMTAB, Data: make([]byte, 1024)},
+			imagetest.Section{Name: ".strtab", Type: elf.SHT_STRTAB, Data: make([]byte, 512)},
+			imagetest.Section{Name: ".debug_info", Type: elf.SHT_PROGBITS, Data: make([]byte, 512)},
+		), 0o755)
+	}
+	initBin, agentBin := unstripped("sidus-init"), unstripped("sidus-agent")
+	stripped := imagetest.WriteFile(t, "sidus-agent", imagetest.ELF(elf.ET_EXEC, "", nil, []byte("agent")), 0o755)
+	out := filepath.Join(t.TempDir(), "img")
+	const hint = "build it with CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'"
+
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"-b", base, "--init", initBin, "--agent", agentBin, "-o", out, kver}, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
+	}
+	for _, w := range []string{
+		"warning: --init " + initBin + " is not stripped: 2.0 KiB of symbols and debug info (of ",
+		"warning: --agent " + agentBin + " is not stripped: 2.0 KiB",
+		hint,
+	} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+	if strings.Contains(stdout.String(), "warning:") {
+		t.Errorf("warning in the summary on stdout:\n%s", stdout.String())
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Errorf("no image despite the warning: %v", err)
+	}
+
+	// Stripped binaries: no warning.
+	stderr.Reset()
+	strippedInit := imagetest.WriteFile(t, "sidus-init", imagetest.ELF(elf.ET_EXEC, "", nil, []byte("init")), 0o755)
+	if err := run([]string{"-b", base, "--init", strippedInit, "--agent", stripped, "-o", out, kver}, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stderr.String(), "warning:") {
+		t.Errorf("warning for stripped binaries:\n%s", stderr.String())
+	}
+
+	// -o -: the warning goes to stderr with the summary, not into the image.
+	stdout.Reset()
+	stderr.Reset()
+	if err := run([]string{"-b", base, "--init", initBin, "-o", "-", kver}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "warning: --init "+initBin) || strings.Contains(stderr.String(), "--agent") {
+		t.Errorf("-o -: stderr:\n%s", stderr.String())
+	}
+}

@@ -89,6 +89,26 @@ type Summary struct {
 	Compression string
 	// Uncompressed is the cpio size; Compressed is the size written.
 	Uncompressed, Compressed int64
+	// Init and Agent are the packed Go binaries (Agent is zero if none).
+	Init, Agent Binary
+}
+
+// Binary is a packed executable.
+type Binary struct {
+	Path string // as given in Options
+	Size int64
+	// Unstripped is the size of its symbols and debug info (see
+	// Unstripped): 0 for a binary built with -ldflags='-s -w'.
+	Unstripped int64
+}
+
+// packedBinary describes the executable file, whose contents are data.
+func packedBinary(file string, data []byte) (Binary, error) {
+	n, err := unstripped(bytes.NewReader(data))
+	if err != nil {
+		return Binary{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return Binary{Path: file, Size: int64(len(data)), Unstripped: n}, nil
 }
 
 // applets are the busybox links added next to a busybox rescue shell.
@@ -144,6 +164,9 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 		Builtin:       set.Builtin,
 		Skipped:       set.Missing,
 		Compression:   o.Compression,
+	}
+	if s.Init, err = packedBinary(o.Init, initBin); err != nil {
+		return nil, err
 	}
 
 	modDir := path.Join(layout.ModulesDir, o.KernelVersion)
@@ -224,6 +247,9 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 			return nil, err
 		}
 		img.file(layout.Agent, 0o755, ag)
+		if s.Agent, err = packedBinary(o.Agent, ag); err != nil {
+			return nil, err
+		}
 	}
 	if o.ISCSIConf != "" {
 		data, err := os.ReadFile(o.ISCSIConf)
@@ -332,7 +358,7 @@ func assignGroups(set *ModuleSet, defaults, extras []string) (noAlias []string) 
 	}
 	for _, r := range extras {
 		for _, n := range set.Roots[r] {
-			lower(n, kmod.GroupBoot)
+			lower(n, DefaultGroup(r))
 			roots[n] = true
 		}
 	}

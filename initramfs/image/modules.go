@@ -45,15 +45,17 @@ var DefaultModules = []DefaultModule{
 	{"be2net", kmod.GroupHW}, {"mlx4_en", kmod.GroupHW}, {"mlx5_core", kmod.GroupHW},
 	{"vmxnet3", kmod.GroupHW}, {"ena", kmod.GroupHW}, {"gve", kmod.GroupHW}, {"hv_netvsc", kmod.GroupHW},
 	{"xen_netfront", kmod.GroupHW}, {"r8169", kmod.GroupHW},
-	// NFS root.
-	{"nfs", kmod.GroupBoot}, {"nfsv4", kmod.GroupBoot}, {"nfsv3", kmod.GroupBoot},
+	// NFS root (loaded while DHCP waits; v3 only when a v3 mount is tried).
+	{"nfs", kmod.GroupRoot}, {"nfsv4", kmod.GroupRoot}, {"nfsv3", kmod.GroupNFS3},
 	// Writable layer.
-	{"overlay", kmod.GroupBoot},
+	{"overlay", kmod.GroupRoot},
 	{"iscsi_tcp", kmod.GroupISCSI}, {"libiscsi", kmod.GroupISCSI}, {"scsi_transport_iscsi", kmod.GroupISCSI}, {"sd_mod", kmod.GroupISCSI},
-	// btrfs is not in the default set: with its raid6/xor/zstd dependencies
-	// it adds 1.2 MB compressed for a layout SIDUS nodes rarely use
-	// (-m btrfs adds it; fslabel reads btrfs labels either way).
-	{"ext4", kmod.GroupISCSI}, {"xfs", kmod.GroupISCSI},
+	// xfs and btrfs are not in the default set: xfs is 4.2 MB raw (1.1 MB
+	// of the compressed image), btrfs with its raid6/xor/zstd dependencies
+	// 1.2 MB compressed, for layouts SIDUS nodes rarely use (-m xfs or
+	// -m btrfs adds them; fslabel reads their labels either way, and a
+	// mount that fails for want of the driver says to add it).
+	{"ext4", kmod.GroupISCSI},
 	{"crc32c_generic", kmod.GroupISCSI}, {"libcrc32c", kmod.GroupISCSI},
 	// Local disks for overlayroot=device: (hw: loaded when the controller
 	// is there; the filesystems are the iscsi group's).
@@ -71,11 +73,17 @@ func DefaultNames() []string {
 	return out
 }
 
-// DefaultGroup returns the group of a default-set name (as DefaultModules
-// says; '-' and '_' are the same), or kmod.GroupBoot for other names.
+// OptionalModules are known modules outside the default set, with the
+// group they take when an -m extra names them: the filesystems a
+// writable layer may use, loaded on demand like ext4.
+var OptionalModules = []DefaultModule{{"xfs", kmod.GroupISCSI}, {"btrfs", kmod.GroupISCSI}}
+
+// DefaultGroup returns the group of a name of the default set or of
+// OptionalModules (as they say; '-' and '_' are the same), or
+// kmod.GroupBoot for other names.
 func DefaultGroup(name string) string {
 	n := kmod.ModName(name)
-	for _, d := range DefaultModules {
+	for _, d := range append(slices.Clip(DefaultModules), OptionalModules...) {
 		if d.Name == n {
 			return d.Group
 		}

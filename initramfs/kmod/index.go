@@ -37,27 +37,33 @@ import (
 
 // Module groups written by the packer.
 const (
-	GroupBoot  = "boot"  // every boot: NFS client, overlay, bus drivers
+	GroupBoot  = "boot"  // first, every boot: bus drivers (and -m extras)
 	GroupHW    = "hw"    // device drivers, loaded when an alias matches
+	GroupRoot  = "root"  // every boot, while DHCP waits: the NFS client (v4) and overlayfs
+	GroupNFS3  = "nfs3"  // NFSv3 only (nfsv3, nfs_acl): loaded when a v3 mount is tried
 	GroupISCSI = "iscsi" // iSCSI initiator, disks and filesystems, on demand
 	GroupNet   = "net"   // bonding, 802.1Q and the iBFT reader, when bond=, vlan= or the iBFT ask
 )
 
 // GroupRank orders the packer's groups by when a boot needs them: boot (0),
-// hw (1), iscsi (2), net (3); other groups rank 4. A module needed by several groups
-// belongs to the lowest-ranked one.
+// hw (1), root (2), nfs3 (3), iscsi (4), net (5); other groups rank 6. A
+// module needed by several groups belongs to the lowest-ranked one.
 func GroupRank(g string) int {
 	switch g {
 	case GroupBoot:
 		return 0
 	case GroupHW:
 		return 1
-	case GroupISCSI:
+	case GroupRoot:
 		return 2
-	case GroupNet:
+	case GroupNFS3:
 		return 3
+	case GroupISCSI:
+		return 4
+	case GroupNet:
+		return 5
 	}
-	return 4
+	return 6
 }
 
 // Module is one packed module.

@@ -75,8 +75,12 @@ func once(key string, build func() (string, error)) (string, error) {
 	return p, nil
 }
 
+// BuildFlags are the go build flags of the binaries packed into the
+// image, the README's recipe's: no file paths, no symbols or debug info.
+var BuildFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
 // GoBuild builds the static binary of pkg (e.g. ./cmd/sidus-init) from the
-// module root into dir/name: CGO_ENABLED=0 go build -trimpath -ldflags=-s.
+// module root into dir/name: CGO_ENABLED=0 go build BuildFlags.
 func GoBuild(dir, name, pkg string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
@@ -86,7 +90,7 @@ func GoBuild(dir, name, pkg string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, pkg)
+	cmd := exec.Command("go", append(append([]string{"build"}, BuildFlags...), "-o", out, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

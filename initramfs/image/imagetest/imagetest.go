@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,37 +22,46 @@ import (
 // non-nil, it has a .modinfo section holding those key=value strings, NUL
 // separated, like a kernel module. extra is appended as a .data section.
 func ELF(typ elf.Type, interp string, modinfo []string, extra []byte) []byte {
-	type sec struct {
-		name string
-		typ  elf.SectionType
-		data []byte
-	}
-	var secs []sec
-	var mi []byte
+	var secs []Section
 	if modinfo != nil {
+		var mi []byte
 		for _, kv := range modinfo {
 			mi = append(mi, kv...)
 			mi = append(mi, 0)
 		}
-		secs = append(secs, sec{".modinfo", elf.SHT_PROGBITS, mi})
+		secs = append(secs, Section{".modinfo", elf.SHT_PROGBITS, mi})
 	}
 	if extra != nil {
-		secs = append(secs, sec{".data", elf.SHT_PROGBITS, extra})
+		secs = append(secs, Section{".data", elf.SHT_PROGBITS, extra})
 	}
+	return ELFWith(typ, interp, secs...)
+}
+
+// Section is a section of an ELFWith file.
+type Section struct {
+	Name string
+	Type elf.SectionType
+	Data []byte
+}
+
+// ELFWith is ELF with the given sections (e.g. a .symtab and .debug_info,
+// as an unstripped binary has), then .interp if interp is set.
+func ELFWith(typ elf.Type, interp string, sections ...Section) []byte {
+	secs := slices.Clone(sections)
 	var interpData []byte
 	if interp != "" {
 		interpData = append([]byte(interp), 0)
-		secs = append(secs, sec{".interp", elf.SHT_PROGBITS, interpData})
+		secs = append(secs, Section{".interp", elf.SHT_PROGBITS, interpData})
 	}
 	shstr := []byte{0}
 	nameOff := make([]uint32, len(secs)+1)
 	for i, s := range secs {
 		nameOff[i] = uint32(len(shstr))
-		shstr = append(append(shstr, s.name...), 0)
+		shstr = append(append(shstr, s.Name...), 0)
 	}
 	nameOff[len(secs)] = uint32(len(shstr))
 	shstr = append(append(shstr, ".shstrtab"...), 0)
-	secs = append(secs, sec{".shstrtab", elf.SHT_STRTAB, shstr})
+	secs = append(secs, Section{".shstrtab", elf.SHT_STRTAB, shstr})
 
 	const ehsize, phsize, shsize = 64, 56, 64
 	nph := 0
@@ -63,7 +73,7 @@ func ELF(typ elf.Type, interp string, modinfo []string, extra []byte) []byte {
 	var body bytes.Buffer
 	for i, s := range secs {
 		offs[i] = off + uint64(body.Len())
-		body.Write(s.data)
+		body.Write(s.Data)
 	}
 	for (off+uint64(body.Len()))%8 != 0 {
 		body.WriteByte(0)
@@ -95,7 +105,7 @@ func ELF(typ elf.Type, interp string, modinfo []string, extra []byte) []byte {
 	must(binary.Write(&b, binary.LittleEndian, elf.Section64{})) // SHN_UNDEF
 	for i, s := range secs {
 		must(binary.Write(&b, binary.LittleEndian, elf.Section64{
-			Name: nameOff[i], Type: uint32(s.typ), Off: offs[i], Size: uint64(len(s.data)), Addralign: 1,
+			Name: nameOff[i], Type: uint32(s.Type), Off: offs[i], Size: uint64(len(s.Data)), Addralign: 1,
 		}))
 	}
 	return b.Bytes()
