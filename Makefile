@@ -60,6 +60,12 @@ initrd: deps
 demo: deps
 	$(GO) run ./cmd/sidus-lab demo
 
+# bench compares our initrd with initramfs-tools' and dracut's (3 boots
+# per row, down from 5 to make room for the storm), then runs the boot
+# storm: 1, 4, 8 and 16 nodes PXE-booted at once, ours and
+# initramfs-tools in turn (-storm none skips it). It writes BENCHMARKS.md
+# and BENCHMARKS-storm.png, and is meant to finish within 20 minutes on
+# 2 cores (see qemu/bench).
 bench: deps
 	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

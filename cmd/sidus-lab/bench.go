@@ -3,27 +3,58 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	qbench "github.com/sidus-go/sidus/qemu/bench"
 )
 
-// bench is `make bench`: ours, initramfs-tools and dracut side by side
-// (see package qemu/bench). Ctrl-C tears the lab down.
+// bench is `make bench`: ours, initramfs-tools and dracut side by side,
+// then the boot storm (see package qemu/bench). Ctrl-C tears the lab down.
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	n := fs.Int("n", 5, "boots per initrd")
-	out := fs.String("o", "BENCHMARKS.md", "Markdown file to write (empty: none)")
+	n := fs.Int("n", 3, "boots per initrd")
+	out := fs.String("o", "BENCHMARKS.md", "Markdown file to write (empty: none); the storm's plot goes next to it as BENCHMARKS-storm.png")
 	consoles := fs.String("consoles", "", "folder to keep every boot's serial console in")
 	noDracut := fs.Bool("no-dracut", false, "skip dracut")
 	verbose := fs.Bool("v", false, "copy the consoles to stdout as they come")
+	stormFlag := fs.String("storm", "1,4,8,16", "boot storm: node counts to PXE-boot at once, one batch per count and initrd (\"none\" skips the storm)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	storm, err := parseStorm(*stormFlag)
+	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return qbench.Run(ctx, qbench.Options{N: *n, Out: *out, Log: os.Stdout,
+	return qbench.Run(ctx, qbench.Options{N: *n, Out: *out, Log: os.Stdout, Storm: storm,
 		ConsoleDir: *consoles, NoDracut: *noDracut, Console: *verbose})
+}
+
+// parseStorm turns the -storm flag into Options.Storm: comma-separated
+// node counts, each 1..qbench.MaxStormNodes; "none", "0" or "" give an
+// empty list, which skips the storm.
+func parseStorm(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "none" || s == "0" {
+		return []int{}, nil
+	}
+	var ns []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-storm: %q is not a node count; want comma-separated positive integers like 1,4,8,16 (or none)", f)
+		}
+		if n > qbench.MaxStormNodes {
+			return nil, fmt.Errorf("-storm: %d nodes in one batch is more than %d (each is a 512 MB VM)", n, qbench.MaxStormNodes)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }

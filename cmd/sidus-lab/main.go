@@ -2,7 +2,9 @@
 //
 //	sidus-lab demo [-shell] [-root debian|busybox]   boot a node and show its console (make demo)
 //	sidus-lab initrd [-o DIR]                        build initrd.img-Sidus for the cached kernel (make initrd)
-//	sidus-lab bench [-n N] [-o BENCHMARKS.md]        compare with initramfs-tools and dracut (make bench)
+//	sidus-lab bench [-n N] [-o BENCHMARKS.md] [-storm 1,4,8,16]
+//	                                                 compare with initramfs-tools and dracut, then a
+//	                                                 PXE boot storm of N nodes at once (make bench)
 //
 // Everything it starts (namespace, daemons, VM) is torn down by PID when it
 // ends or is interrupted.

@@ -19,7 +19,7 @@ import (
 	"github.com/sidus-go/sidus/qemu/vm"
 )
 
-const usage = "usage: sidus-lab demo [-shell] [-root debian|busybox] | initrd [-o DIR] | bench [-n N] [-o FILE]"
+const usage = "usage: sidus-lab demo [-shell] [-root debian|busybox] | initrd [-o DIR] | bench [-n N] [-o FILE] [-storm 1,4,8,16]"
 
 func run(args []string) error {
 	if len(args) == 0 {

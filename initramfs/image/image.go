@@ -246,7 +246,13 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		img.file(layout.Agent, 0o755, ag)
+		if bytes.Equal(ag, initBin) {
+			// One multi-call binary (cmd/sidus-init is also the agent,
+			// by argv[0]): packed once, the agent a link to it.
+			img.symlink(layout.Agent, "../"+layout.Init)
+		} else {
+			img.file(layout.Agent, 0o755, ag)
+		}
 		if s.Agent, err = packedBinary(o.Agent, ag); err != nil {
 			return nil, err
 		}

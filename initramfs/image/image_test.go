@@ -396,3 +396,28 @@ func TestRealKernelIndex(t *testing.T) {
 		t.Errorf("iscsi stage: %d %v, failed %v", n, loaded[before:], failed)
 	}
 }
+
+// An agent that is the init itself (one multi-call binary) is packed once:
+// layout.Agent links to the init; another agent is a file of its own.
+func TestAgentSameAsInitIsALink(t *testing.T) {
+	f := newFixture(t)
+	o := f.opts(None)
+	o.Agent = f.init
+	img, _ := build(t, o)
+	arch, err := cpio.ArchiveFromRecords(imagetest.Records(t, bytes.NewReader(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (imagetest.IsSymlink{Path: layout.Agent, Target: "../" + layout.Init}).Validate(arch); err != nil {
+		t.Error(err)
+	}
+	o.Agent = imagetest.WriteFile(t, "sidus-agent", imagetest.ELFWith(elf.ET_EXEC, "",
+		imagetest.Section{Name: ".text", Type: elf.SHT_PROGBITS, Data: []byte("another agent")}), 0o755)
+	img, _ = build(t, o)
+	if arch, err = cpio.ArchiveFromRecords(imagetest.Records(t, bytes.NewReader(img))); err != nil {
+		t.Fatal(err)
+	}
+	if err := (imagetest.HasMode{Path: layout.Agent, Mode: cpio.S_IFREG | 0o755}).Validate(arch); err != nil {
+		t.Error(err)
+	}
+}

@@ -43,7 +43,7 @@ var DefaultModules = []DefaultModule{
 	{"ixgbe", kmod.GroupHW}, {"ixgbevf", kmod.GroupHW}, {"i40e", kmod.GroupHW}, {"iavf", kmod.GroupHW}, {"ice", kmod.GroupHW},
 	{"bnx2", kmod.GroupHW}, {"bnx2x", kmod.GroupHW}, {"bnxt_en", kmod.GroupHW}, {"tg3", kmod.GroupHW},
 	{"be2net", kmod.GroupHW}, {"mlx4_en", kmod.GroupHW}, {"mlx5_core", kmod.GroupHW},
-	{"vmxnet3", kmod.GroupHW}, {"ena", kmod.GroupHW}, {"gve", kmod.GroupHW}, {"hv_netvsc", kmod.GroupHW},
+	{"vmxnet3", kmod.GroupHW}, {"ena", kmod.GroupHW}, {"gve", kmod.GroupHW}, {"mana", kmod.GroupHW}, {"hv_netvsc", kmod.GroupHW},
 	{"xen_netfront", kmod.GroupHW}, {"r8169", kmod.GroupHW},
 	// NFS root (loaded while DHCP waits; v3 only when a v3 mount is tried).
 	{"nfs", kmod.GroupRoot}, {"nfsv4", kmod.GroupRoot}, {"nfsv3", kmod.GroupNFS3},

@@ -4,7 +4,10 @@
 // (nfs + network-legacy + overlay-root) — boots each N times, alternating,
 // against one lab (nfs-ganesha + dnsmasq in a network namespace), reads
 // the serial consoles and writes a table of boot times, PID 1 peak memory
-// and initrd sizes (BENCHMARKS.md).
+// and initrd sizes (BENCHMARKS.md). Then a boot storm: N nodes (1, 4, 8,
+// 16) PXE-booted at once from the lab's dnsmasq TFTP and pxelinux, ours
+// and initramfs-tools in turn, timed to the last node's root init (a
+// section of the report and a plot, BENCHMARKS-storm.png; see storm.go).
 //
 // Host needs, beyond the lab's: the packages of apt-packages.txt, which
 // `make bench` installs (and nfs-common for dracut's mount.nfs).
@@ -36,13 +39,25 @@ import (
 	"github.com/sidus-go/sidus/qemu/vm"
 )
 
+// NFSSizes are the NFS read and write sizes of every row: the seed's
+// APPEND line's (ours boots it verbatim), given to the baselines too.
+const NFSSizes = "rsize=8192,wsize=8192"
+
 // Options configure Run.
 type Options struct {
-	// N is the number of boots per row (0 → 5).
+	// N is the number of boots per row (0 → 3: with the storm, make
+	// bench stays under 20 minutes on 2 cores).
 	N int
 	// Out is the Markdown file to write ("" → none; the table is always
 	// printed to Log).
 	Out string
+	// Storm is the boot storm's node counts, one batch per count and
+	// initrd (nil → DefaultStorm, {1, 4, 8, 16}; an empty list or a single
+	// 0 skips the storm). See StormSizes.
+	Storm []int
+	// Plot is the storm's PNG ("" → BENCHMARKS-storm.png next to Out, or
+	// none if Out is ""); the Markdown embeds it.
+	Plot string
 	// Log receives progress and the consoles (nil → os.Stdout).
 	Log io.Writer
 	// Dir is the work folder ("" → a temporary one, removed at the end).
@@ -66,12 +81,21 @@ type Options struct {
 	Console bool
 }
 
-// Run builds the initrds, boots them, prints the table to o.Log and
-// writes it to o.Out.
+// Run builds the initrds, boots them, runs the boot storm (o.Storm),
+// prints the report to o.Log and writes it to o.Out and the storm's plot
+// to o.Plot. A storm that cannot run is said so in the report; the main
+// table is kept.
 func Run(ctx context.Context, o Options) (err error) {
 	start := time.Now()
 	if o.N <= 0 {
-		o.N = 5
+		o.N = 3
+	}
+	storm, err := StormSizes(o.Storm)
+	if err != nil {
+		return err
+	}
+	if o.Plot == "" {
+		o.Plot = defaultPlot(o.Out)
 	}
 	if o.Log == nil {
 		o.Log = os.Stdout
@@ -133,7 +157,9 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	// Build the three initrds.
 	t0 := time.Now()
-	ours, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: filepath.Join(dir, "sidus"), Kernel: k})
+	// The README's recipe (qemu/gobuild's recipe test checks the bytes):
+	// the multi-call init, which is also the agent, and a rescue shell.
+	ours, err := gobuild.Initrd(gobuild.InitrdOptions{Dir: filepath.Join(dir, "sidus"), Kernel: k, Shell: roots.BusyboxPath})
 	if err != nil {
 		return err
 	}
@@ -174,15 +200,15 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	seed := pxe.SerialConsole(cmdline.SeedTmpfs)
 	rep := &Report{Date: time.Now(), Machine: machine(), Kernel: k.Version, QEMU: qemuVersion(), N: o.N,
-		Ours: 0, ITools: 1, Dracut: 2}
+		Ours: 0, ITools: 1, Dracut: 2, CPUs: runtime.NumCPU()}
 	rep.Variants = []*Variant{
 		{Name: "ours (SIDUS-Go)", Initrd: ours, CPU: o.CPU, Ours: true, Append: seed,
-			Note: "`sidus-mkinitramfs` with its default module set (what qemu/gobuild's `Initrd` packs), zstd at its best-compression level; booted with the seed's tmpfs APPEND line verbatim (DHCP option 17 gives the path, next-server the server; NFSv4)"},
+			Note: "the README's recipe (`sidus-mkinitramfs` with its default module set, the stripped multi-call init packed once as init and agent, busybox as rescue shell; the same bytes, checked by `make test`), zstd at its best-compression level; booted with the seed's tmpfs APPEND line verbatim (DHCP option 17 gives the path, next-server the server; NFSv4)"},
 		{Name: "initramfs-tools", Initrd: itools, CPU: o.CPU,
-			Append: fmt.Sprintf("console=ttyS0 root=/dev/nfs nfsroot=%s:%s,tcp ip=dhcp aufs=tmpfs", lab.ServerIP, lab.NFSv3Path),
-			Note:   "Debian's `mkinitramfs -d CONFDIR` with `BOOT=nfs MODULES=netboot COMPRESS=zstd` (zstd -9), `overlay` in `modules` and a rootaufs-style nfs-bottom script (NFS moved to /ro, tmpfs at /rw, overlayfs at /aufs, /ro and /rw moved under it, /aufs moved to ${rootmnt}); klibc's nfsmount does NFSv2/v3 only, so nfsroot= names the export's real path (NFSv3)"},
+			Append: fmt.Sprintf("console=ttyS0 root=/dev/nfs nfsroot=%s:%s,%s,tcp ip=dhcp aufs=tmpfs", lab.ServerIP, lab.NFSv3Path, NFSSizes),
+			Note:   "Debian's `mkinitramfs -d CONFDIR` with `BOOT=nfs MODULES=netboot COMPRESS=zstd` (zstd -19, `COMPRESSLEVEL=19`, as ours), `overlay` in `modules` and a rootaufs-style nfs-bottom script (NFS moved to /ro, tmpfs at /rw, overlayfs at /aufs, /ro and /rw moved under it, /aufs moved to ${rootmnt}); klibc's nfsmount does NFSv2/v3 only, so nfsroot= names the export's real path (NFSv3)"},
 		{Name: "dracut", Initrd: dracut, CPU: o.CPU, Skipped: dracutSkip,
-			Append: fmt.Sprintf("console=ttyS0 root=nfs:%s:%s ip=dhcp rootovl", lab.ServerIP, lab.NFSv4Path),
+			Append: fmt.Sprintf("console=ttyS0 root=nfs:%s:%s:%s ip=dhcp rootovl", lab.ServerIP, lab.NFSv4Path, NFSSizes),
 			Note:   "Debian's dracut 059 (`dracut-core`, `dracut-network`): `dracut --no-hostonly -m \"" + strings.Join(DracutModules, " ") + "\" --add-drivers \"" + strings.Join(DracutDrivers, " ") + "\" --zstd` (zstd -15) with the host's dracut.conf ignored; the network module's handler is network-legacy (dhclient), which a non-systemd initrd uses; `rootovl` makes Debian's overlay-root module put a tmpfs-backed overlayfs over the NFS root in a pre-pivot hook (mount.nfs negotiates NFSv4)"},
 	}
 	if o.NoRDRANDCPU != "-" {
@@ -240,6 +266,27 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 	p.Close()
+
+	// The boot storm, on a lab of its own (max N taps, fixed leases).
+	if len(storm) == 0 {
+		rep.StormSkipped = "not requested (Options.Storm, -storm none)"
+	} else if err := runStorm(ctx, o, k, rootDir, dir, rep, storm, logf); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.StormSkipped = firstLine(err.Error())
+		logf("storm: %v", err)
+	}
+	if pts := StormPoints(rep.Storm); len(pts) > 0 && o.Plot != "" {
+		if png, err := StormPlot(pts); err != nil {
+			logf("%v", err)
+		} else if err := os.WriteFile(o.Plot, png, 0o644); err != nil {
+			logf("storm plot: %v", err)
+		} else {
+			rep.StormPlot = plotLink(o.Out, o.Plot)
+			logf("wrote %s", o.Plot)
+		}
+	}
 	rep.Notes = notes(rep)
 	rep.Elapsed = time.Since(start)
 	md := rep.Markdown()

@@ -115,3 +115,23 @@ func Parse(console string) (Boot, error) {
 	}
 	return b, nil
 }
+
+// The test root's line right after init-started: the bytes sent and
+// received over the node's NFS mounts so far (RPC level, summed over the
+// per-op counters of /proc/self/mountstats).
+var nfsBytesRe = regexp.MustCompile(`SIDUS-ROOT: nfsbytes (\d+)`)
+
+// NFSBytes returns the figure of the console's first "SIDUS-ROOT:
+// nfsbytes N" line (the test root's NFS traffic as its init started), or
+// -1 if it has none.
+func NFSBytes(console string) int64 {
+	m := nfsBytesRe.FindStringSubmatch(console)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}

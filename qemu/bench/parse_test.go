@@ -117,3 +117,23 @@ func TestParseSynthetic(t *testing.T) {
 		t.Errorf("failed boot: %+v", b)
 	}
 }
+
+func TestNFSBytes(t *testing.T) {
+	for _, tc := range []struct {
+		console string
+		want    int64
+	}{
+		{"", -1},
+		{"SIDUS-ROOT: init-started uptime=5.00 pid=1\nSIDUS-ROOT: uname 6.1.0\n", -1},
+		{"SIDUS-ROOT: init-started uptime=5.00 pid=1\r\nSIDUS-ROOT: nfsbytes 351234\r\nSIDUS-ROOT: done uptime=6\r\n", 351234},
+		// Glued after kernel output, the first line wins, a kernel line glued after.
+		{"[  5.1] randomSIDUS-ROOT: nfsbytes 12[    5.2] eth0: up\nSIDUS-ROOT: nfsbytes 99\n", 12},
+		{"SIDUS-ROOT: nfsbytes 0\n", 0},
+		{"SIDUS-ROOT: nfsbytes -5\n", -1},
+		{"SIDUS-ROOT: nfsbytes 99999999999999999999999\n", -1},
+	} {
+		if got := NFSBytes(tc.console); got != tc.want {
+			t.Errorf("NFSBytes(%q) = %d, want %d", tc.console, got, tc.want)
+		}
+	}
+}

@@ -85,6 +85,19 @@ type Report struct {
 	Ours, ITools, Dracut int
 	Notes                []string
 	Elapsed              time.Duration
+
+	// CPUs is the host's CPU count, which a storm's VMs share.
+	CPUs int
+	// Storm is the boot storm's batches, in the order they ran.
+	Storm []*StormBatch
+	// StormSkipped says why the storm did not run, or stopped ("": it
+	// ran, or the report has no storm section).
+	StormSkipped string
+	// StormPlot is the storm plot's path as the Markdown links it
+	// (relative to the Markdown file); "" embeds none.
+	StormPlot string
+	// StormElapsed is the storm's wall time, its lab included.
+	StormElapsed time.Duration
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
@@ -179,6 +192,7 @@ func (r *Report) Markdown() string {
 		}
 		p("\n")
 	}
+	r.stormMarkdown(p)
 	p("\n## How each initrd was built and booted\n\n")
 	for _, v := range r.Variants {
 		p("- **%s**: %s", v.Name, v.Note)

@@ -117,7 +117,7 @@ type InitrdOptions struct {
 	Kernel    *kernel.Info // nil: kernel.Default()
 	Init      string       // the Go init; "": Init(Dir)
 	Shell     string       // --shell, e.g. /bin/busybox; "": none
-	Agent     string       // --agent; "": Agent(Dir); NoAgent: none
+	Agent     string       // --agent; "": the init (multi-call, packed once); NoAgent: none
 	ISCSIConf string       // --iscsi-conf file; "": none
 	Modules   []string     // extra -m modules
 	Compress  string       // -c, default zstd
@@ -170,11 +170,9 @@ func Initrd(o InitrdOptions) (string, error) {
 		o.Init = init
 	}
 	if o.Agent == "" {
-		agent, err := Agent(o.Dir)
-		if err != nil {
-			return "", err
-		}
-		o.Agent = agent
+		// The init is also the agent (cmd/sidus-init is multi-call):
+		// the packer links the agent to it, as the README's recipe does.
+		o.Agent = o.Init
 	}
 	if o.Out == "" {
 		o.Out = filepath.Join(o.Dir, "initrd.img-Sidus")

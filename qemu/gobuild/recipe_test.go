@@ -87,7 +87,7 @@ type recipePaths struct {
 
 // recipeBinaries are the programs the recipe builds with go build -o NAME
 // and runs (or packs) as ./NAME.
-var recipeBinaries = []string{"sidus-mkinitramfs", "sidus-init", "sidus-agent"}
+var recipeBinaries = []string{"sidus-mkinitramfs", "sidus-init"}
 
 // rewriteRecipe turns the README's recipe commands into one script that,
 // run from the module root, writes only under p: "-o NAME" and "./NAME"
@@ -176,8 +176,7 @@ func readmeRecipe(t *testing.T) (root string, cmds []string) {
 var wantRecipe = []string{
 	"go build -o sidus-mkinitramfs ./cmd/sidus-mkinitramfs",
 	"CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o sidus-init ./cmd/sidus-init",
-	"CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o sidus-agent ./cmd/sidus-agent",
-	"./sidus-mkinitramfs -b /srv/nfsroot/sidus --init ./sidus-init --agent ./sidus-agent --shell /bin/busybox -o /srv/tftp/initrd.img-Sidus $(ls /srv/nfsroot/sidus/lib/modules)",
+	"./sidus-mkinitramfs -b /srv/nfsroot/sidus --init ./sidus-init --agent ./sidus-init --shell /bin/busybox -o /srv/tftp/initrd.img-Sidus $(ls /srv/nfsroot/sidus/lib/modules)",
 	"cp /srv/nfsroot/sidus/vmlinuz /srv/tftp/vmlinuz-Sidus",
 }
 
@@ -185,17 +184,16 @@ var testPaths = recipePaths{Bin: "/t/bin", BaseDir: "/k/root", TFTP: "/t/tftp", 
 
 const wantScript = `go build -o /t/bin/sidus-mkinitramfs ./cmd/sidus-mkinitramfs
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /t/bin/sidus-init ./cmd/sidus-init
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /t/bin/sidus-agent ./cmd/sidus-agent
-/t/bin/sidus-mkinitramfs -b /k/root --init /t/bin/sidus-init --agent /t/bin/sidus-agent --shell /bin/busybox -o /t/tftp/initrd.img-Sidus $(ls /k/root/lib/modules)
+/t/bin/sidus-mkinitramfs -b /k/root --init /t/bin/sidus-init --agent /t/bin/sidus-init --shell /bin/busybox -o /t/tftp/initrd.img-Sidus $(ls /k/root/lib/modules)
 cp /k/root/boot/vmlinuz-6.1 /t/tftp/vmlinuz-Sidus
 `
 
 func TestRecipe(t *testing.T) {
 	readme := "intro\n\n" + recipeHeading + "\n\nBuild it:\n\n" +
-		"    " + strings.Join(wantRecipe[:3], "\n    ") + "\n" +
-		"    ./sidus-mkinitramfs -b /srv/nfsroot/sidus --init ./sidus-init --agent ./sidus-agent --shell /bin/busybox \\\n" +
+		"    " + strings.Join(wantRecipe[:2], "\n    ") + "\n" +
+		"    ./sidus-mkinitramfs -b /srv/nfsroot/sidus --init ./sidus-init --agent ./sidus-init --shell /bin/busybox \\\n" +
 		"        -o /srv/tftp/initrd.img-Sidus $(ls /srv/nfsroot/sidus/lib/modules)\n" +
-		"\n    " + wantRecipe[4] + "\n\n`-b` reads ...\n\n    LABEL tmpfs\n"
+		"\n    " + wantRecipe[3] + "\n\n`-b` reads ...\n\n    LABEL tmpfs\n"
 	cmds, err := recipe(readme)
 	if err != nil {
 		t.Fatal(err)
@@ -230,12 +228,12 @@ func TestRewriteRecipe(t *testing.T) {
 	}{
 		{"README", wantRecipe, ""},
 		{"output renamed", edit(1, "-o sidus-init", "-o init"), "-o sidus-init"},
-		{"init not packed", edit(3, "--init ./sidus-init", "--init /usr/local/sbin/init"), "./sidus-init: found 0"},
-		{"no cp", wantRecipe[:4], "a cp /srv/nfsroot/sidus/vmlinuz"},
-		{"other base", edit(3, "-b /srv/nfsroot/sidus ", "-b /srv/nfsroot/other "), `"-b /srv/nfsroot/sidus ": not found`},
-		{"other output", edit(3, "-o /srv/tftp/initrd.img-Sidus", "-o /srv/pxe/initrd.img-Sidus"), `"-o /srv/tftp/initrd.img-Sidus ": not found`},
+		{"init not packed", edit(2, "--init ./sidus-init --agent ./sidus-init", "--init /usr/local/sbin/init --agent /usr/local/sbin/init"), "./sidus-init: found 0"},
+		{"no cp", wantRecipe[:3], "a cp /srv/nfsroot/sidus/vmlinuz"},
+		{"other base", edit(2, "-b /srv/nfsroot/sidus ", "-b /srv/nfsroot/other "), `"-b /srv/nfsroot/sidus ": not found`},
+		{"other output", edit(2, "-o /srv/tftp/initrd.img-Sidus", "-o /srv/pxe/initrd.img-Sidus"), `"-o /srv/tftp/initrd.img-Sidus ": not found`},
 		{"other /srv path", append(append([]string(nil), wantRecipe...), "cp /srv/tftp/initrd.img-Sidus /srv/pxe/"), `"/srv/pxe/"`},
-		{"no ls", edit(3, "$(ls /srv/nfsroot/sidus/lib/modules)", "6.1.0-57-cloud-amd64"), "$(ls /srv/nfsroot/sidus/lib/modules)"},
+		{"no ls", edit(2, "$(ls /srv/nfsroot/sidus/lib/modules)", "6.1.0-57-cloud-amd64"), "$(ls /srv/nfsroot/sidus/lib/modules)"},
 		{"extra relative output", append(append([]string(nil), wantRecipe...), "go build -o sidus ./cmd/sidus"), "-o sidus would write into the module root"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,7 +336,7 @@ func compareRecipe(t *testing.T, root string, cmds []string, k *kernel.Info) {
 		return
 	}
 
-	o.Init, o.Agent, o.Out = filepath.Join(benchDir, "sidus-init"), filepath.Join(benchDir, "sidus-agent"), benchFile
+	o.Init, o.Agent, o.Out = filepath.Join(benchDir, "sidus-init"), filepath.Join(benchDir, "sidus-init"), benchFile
 	var b strings.Builder
 	fmt.Fprintf(&b, "the README's initrd and the bench's differ:\n")
 	fmt.Fprintf(&b, "  README: %s\n  bench:  %s\n", describe(readmeImg), describe(benchImg))
