@@ -303,3 +303,45 @@ func TestDialectTwoISCSITargets(t *testing.T) {
 		t.Errorf("%v\n%s", err, out)
 	}
 }
+
+// Dracut's interface forms: ifname= renames the boot NIC, ip=IFACE:dhcp:MTU
+// sets its MTU, and a second, static ip= with an MTU and a MAC configures
+// the other NIC without taking the default route.
+func TestDialectIfnameTwoIPs(t *testing.T) {
+	setup(t)
+	l := lab.Start(t, lab.Options{RootDir: dialectsRoot(t), Taps: 2})
+	mac0 := l.MAC(0)
+	const mac1 = "52:54:00:99:00:05"
+	line := fmt.Sprintf("root=nfs:%s:%s ifname=boot0:%s ip=boot0:dhcp:1400 ip=10.99.0.5:::255.255.255.0::eth1:none:1280:%s"+
+		" sidus.test.report=/sys/class/net/boot0/mtu,/sys/class/net/eth1/mtu,/sys/class/net/eth1/address,/proc/net/route",
+		l.ServerIP, l.NFSv4Path, mac0, mac1)
+	v := dialectBoot(t, l, line, func(o *vm.Options) { o.NetDevs = []vm.NetDev{l.NetDev(0), l.NetDev(1)} })
+	if _, err := v.ExpectAll(bootTimeout,
+		`sidus: DHCP on boot0: 192\.168\.77\.\d+/24`,
+		`SIDUS-ROOT: addr boot0 192\.168\.77\.\d+/24`,
+		`SIDUS-ROOT: addr eth1 10\.99\.0\.5/24`,
+		`SIDUS-ROOT: file /sys/class/net/boot0/mtu 1400$`,
+		`SIDUS-ROOT: file /sys/class/net/eth1/mtu 1280$`,
+		`SIDUS-ROOT: file /sys/class/net/eth1/address `+mac1+`$`,
+		`SIDUS-ROOT: done`); err != nil {
+		return
+	}
+	_ = v.Wait(60 * time.Second)
+	noKernelPanic(t, v)
+	// The default route (destination 00000000) is the boot NIC's only.
+	route := regexp.MustCompile(`SIDUS-ROOT: file /proc/net/route (.*)`).FindStringSubmatch(v.Console())
+	if route == nil {
+		t.Fatalf("no /proc/net/route report")
+	}
+	for _, r := range strings.Split(route[1], `\n`) {
+		if f := strings.Fields(r); len(f) > 1 && f[1] == "00000000" && f[0] != "boot0" {
+			t.Errorf("default route on %s, want boot0 only: %s", f[0], route[1])
+		}
+	}
+	if !strings.Contains(route[1], "boot0\t00000000") && !strings.Contains(route[1], "boot0 00000000") {
+		t.Errorf("no default route on boot0: %q", route[1])
+	}
+	if matchLine(v, `is read but not acted on`) {
+		t.Errorf("the init still says it ignores a form")
+	}
+}

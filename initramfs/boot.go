@@ -36,13 +36,18 @@ type Result struct {
 	Union      string   // union mount data
 	Shared     []string // directories shared from the tree (sidus.shared)
 	Modules    int
+	// Extra are the interfaces of the other ip= that the network stage
+	// configured (not the boot interface), in ip= order.
+	Extra []ExtraLink
 }
 
 // Boot brings the node from the initramfs into the shared root. The steps,
 // each a logged and timed stage (break=STAGE stops before it):
 //   - modules: load the packed kernel modules, dependencies first;
-//   - network: pick the boot NIC (BOOTIF=, the ip= device, eth0, or the first
-//     link with carrier) and configure it from DHCP or the static ip=;
+//   - network: rename the NICs of ifname=, pick the boot NIC (BOOTIF=, the
+//     ip= device, eth0, or the first link with carrier), set its ip= MAC
+//     and MTU and configure it from DHCP or the static ip=, then the
+//     interfaces of the other ip= (their failures are warnings);
 //   - nfs: mount the shared tree read-only at /ro, retrying until the server
 //     answers (rootaufs steps 1 and 2);
 //   - premount: mount the writable layer at /rw, a tmpfs or the iSCSI LUN
@@ -121,6 +126,9 @@ type booter struct {
 	iscsiSess *iscsi.Session
 	iscsiP    iscsi.Params
 	res       *Result
+	// ifnDone holds the ifname= names dealt with (renamed, found so
+	// named, or warned about): renameLinks acts once per ifname=.
+	ifnDone map[string]bool
 	// netStack is the boot interface and those under it (a bond's
 	// slaves, a VLAN's parent) when bond=/vlan= built it.
 	netStack []string
@@ -222,12 +230,26 @@ func (b *booter) loadModule(p string) error {
 // linkWait bounds the wait for the boot NIC to appear.
 const linkWait = 30 * time.Second
 
+// network configures the boot interface, then the interfaces of the
+// other ip= (extraLinks), whose failures are only warnings.
 func (b *booter) network() error {
 	n := b.sys.Net()
+	dev, err := b.bootNIC(n)
+	if err != nil {
+		return err
+	}
+	b.extraLinks(n, dev)
+	return nil
+}
+
+// bootNIC brings up the boot interface (renaming the NICs of ifname=,
+// with the MAC and MTU of its ip=) and configures it from the iBFT, the
+// static ip= or DHCP. It returns the interface.
+func (b *booter) bootNIC(n Network) (string, error) {
 	ibftNIC := b.ibftNetwork()
 	dev, err := b.bootLink(n)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var lease *Lease
 	mode := b.cfg.IP.Mode
@@ -239,7 +261,7 @@ func (b *booter) network() error {
 	switch mode {
 	case cmdline.IPOff:
 		b.log.Printf("ip=off: %s is up, no address configured", dev)
-		return nil
+		return dev, nil
 	case cmdline.IPStatic:
 		if lease == nil {
 			lease = staticLease(dev, b.cfg.IP)
@@ -247,37 +269,58 @@ func (b *booter) network() error {
 		b.log.Printf("static ip= on %s: %s/%d gw %v (no DHCP)", dev, lease.IP, ones(lease.Netmask), lease.Gateway)
 	default:
 		if lease, err = b.dhcp(n, dev); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if err := n.Configure(dev, lease); err != nil {
-		return err
+		return "", err
 	}
 	b.res.Lease = lease
 	b.acquired = b.sys.Now()
-	if err := b.sys.MkdirAll("/run"); err == nil {
-		if err := b.sys.WriteFile("/run/net-"+dev+".conf", []byte(lease.NetConf()), 0o644); err != nil {
-			b.log.Printf("warning: write /run/net-%s.conf: %v", dev, err)
-		}
+	if err := b.writeNetConf(dev, lease); err != nil {
+		b.log.Printf("warning: %v", err)
 	}
 	if len(lease.DNS) > 0 {
 		// For name lookups in the initramfs (an nfsroot= host name).
 		_ = b.sys.MkdirAll("/etc")
 		_ = b.sys.WriteFile("/etc/resolv.conf", []byte(resolvConf(lease)), 0o644)
 	}
+	return dev, nil
+}
+
+// writeNetConf writes /run/net-DEV.conf, initramfs-tools' record of how
+// dev was configured, for the booted system.
+func (b *booter) writeNetConf(dev string, l *Lease) error {
+	p := "/run/net-" + dev + ".conf"
+	if err := b.sys.MkdirAll("/run"); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err := b.sys.WriteFile(p, []byte(l.NetConf()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
 	return nil
 }
 
 func ones(m net.IPMask) int { o, _ := m.Size(); return o }
 
-// waitLink brings candidate links up and waits for the boot NIC.
+// waitLink renames the NICs of ifname= as they appear, brings candidate
+// links up and waits for the boot NIC, which it brings up with the MAC
+// and MTU of its ip=.
 func (b *booter) waitLink(n Network) (string, error) {
 	deadline := b.sys.Now().Add(linkWait)
 	upDone := map[string]bool{}
 	for attempt := 0; ; attempt++ {
-		links, err := n.Links()
+		seen, err := n.Links()
 		if err != nil {
 			return "", err
+		}
+		// Before anything picks or brings up a link by its name. A
+		// renamed link is down: bring it up again under its new name.
+		links := b.renameLinks(n, seen)
+		for i := range links {
+			if links[i].Name != seen[i].Name {
+				delete(upDone, seen[i].Name)
+			}
 		}
 		for _, l := range links {
 			if !upDone[l.Name] && !l.Up {
@@ -293,7 +336,7 @@ func (b *booter) waitLink(n Network) (string, error) {
 		dev, why := PickLink(links, bootif, b.cfg.IP.Device)
 		if dev != "" {
 			b.log.Printf("boot NIC %s (%s)", dev, why)
-			if err := n.Up(dev); err != nil {
+			if err := b.bootLinkUp(n, dev); err != nil {
 				return "", err
 			}
 			b.waitCarrier(n, dev)
@@ -637,12 +680,6 @@ func notYet(c *cmdline.Config) []string {
 			w = append(w, what+" is read but not acted on by this init yet; the boot goes on without it")
 		}
 	}
-	add(len(c.IfNames) > 0, "ifname=")
 	add(c.IBFTNetwork && c.IP.Mode != cmdline.IPIBFT, "rd.iscsi.ibft with an ip= (the ip= is used, not the iBFT's NIC)")
-	mtu := false
-	for _, ip := range c.IPs {
-		mtu = mtu || ip.MTU != 0 || ip.MAC != nil || (ip.Device != "" && ip.Device != c.IP.Device)
-	}
-	add(mtu, "an ip= MTU, MAC or second interface")
 	return w
 }

@@ -29,6 +29,8 @@ type fakeSys struct {
 	lease     *Lease
 	hosts     map[string][]string // LookupHost answers
 	dhcpFails int                 // DHCP attempts that fail before one succeeds
+	devLease  map[string]*Lease   // DHCP's answer by interface (else lease)
+	netFail   map[string]error    // Network calls that fail, by "OP DEV" (up, down, rename, mtu, mac, dhcp, configure)
 	mountFail map[string]int
 	loadFail  map[string]bool
 	switched  string
@@ -109,7 +111,10 @@ func (f *fakeSys) Sleep(ctx context.Context, d time.Duration) error {
 }
 func (f *fakeSys) Net() Network           { return f }
 func (f *fakeSys) Links() ([]Link, error) { return f.links, nil }
-func (f *fakeSys) Up(n string) error      { return nil }
+func (f *fakeSys) Up(n string) error {
+	f.rec("up %s", n)
+	return f.setLink(n, "up", func(l *Link) { l.Up = true })
+}
 func (f *fakeSys) LookupHost(_ context.Context, host string) ([]string, error) {
 	f.rec("lookup %s", host)
 	if a, ok := f.hosts[host]; ok {
@@ -119,15 +124,31 @@ func (f *fakeSys) LookupHost(_ context.Context, host string) ([]string, error) {
 }
 func (f *fakeSys) DHCP(ctx context.Context, n string, xid uint32, h string) (*Lease, error) {
 	f.rec("dhcp %s", n)
+	if err := f.netFail["dhcp "+n]; err != nil {
+		return nil, err
+	}
 	if f.dhcpFails > 0 {
 		f.dhcpFails--
 		return nil, errors.New("no offer")
 	}
+	if l, ok := f.devLease[n]; ok {
+		return l, nil
+	}
 	return f.lease, nil
 }
+
+// Configure records the address, then " gw GW" if it installs the
+// default route and " hostname H" if it sets the hostname.
 func (f *fakeSys) Configure(n string, l *Lease) error {
-	f.rec("configure %s %s", n, l.IP)
-	return nil
+	c := fmt.Sprintf("configure %s %s", n, l.IP)
+	if !l.NoDefaultRoute && l.Gateway != nil && !l.Gateway.IsUnspecified() {
+		c += " gw " + l.Gateway.String()
+	}
+	if l.Hostname != "" {
+		c += " hostname " + l.Hostname
+	}
+	f.rec("%s", c)
+	return f.netFail["configure "+n]
 }
 func (f *fakeSys) SwitchRoot(root, init string, args []string, agent *AgentStart) error {
 	f.switched, f.initArgs, f.agent = root+" "+init, args, agent

@@ -15,6 +15,10 @@ type Lease struct {
 	NextServer net.IP // siaddr
 	RootPath   string // option 17
 	BootFile   string
+	// NoDefaultRoute: Configure installs no default route through Gateway
+	// (the DHCP router of an interface other than the boot NIC's, which
+	// must not take the boot NIC's route). NetConf still names Gateway.
+	NoDefaultRoute bool
 }
 
 // NetConf renders l in initramfs-tools' /run/net-DEV.conf format, which

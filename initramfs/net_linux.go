@@ -54,6 +54,50 @@ func (linuxNetwork) Up(name string) error {
 	return nil
 }
 
+func (linuxNetwork) Down(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("netlink: link %s: %w", name, err)
+	}
+	if err := netlink.LinkSetDown(l); err != nil {
+		return fmt.Errorf("netlink: set %s down: %w", name, err)
+	}
+	return nil
+}
+
+func (linuxNetwork) Rename(old, new string) error {
+	l, err := netlink.LinkByName(old)
+	if err != nil {
+		return fmt.Errorf("netlink: link %s: %w", old, err)
+	}
+	if err := netlink.LinkSetName(l, new); err != nil {
+		return fmt.Errorf("netlink: rename %s to %s: %w", old, new, err)
+	}
+	return nil
+}
+
+func (linuxNetwork) SetMTU(name string, mtu int) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("netlink: link %s: %w", name, err)
+	}
+	if err := netlink.LinkSetMTU(l, mtu); err != nil {
+		return fmt.Errorf("netlink: MTU %d on %s: %w", mtu, name, err)
+	}
+	return nil
+}
+
+func (linuxNetwork) SetMAC(name string, mac net.HardwareAddr) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("netlink: link %s: %w", name, err)
+	}
+	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("netlink: address %s on %s: %w", mac, name, err)
+	}
+	return nil
+}
+
 func (linuxNetwork) DHCP(ctx context.Context, name string, xid uint32, hostname string) (*Lease, error) {
 	iface, err := net.InterfaceByName(name)
 	if err != nil {
@@ -86,10 +130,11 @@ func (linuxNetwork) LookupHost(ctx context.Context, host string) ([]string, erro
 	return net.DefaultResolver.LookupHost(ctx, host)
 }
 
-// Configure sets the lease's address and default route. The address is
-// added without a lifetime, so it is permanent: the booted OS runs on an
-// NFS root through this address, and an address that expired with the
-// lease would cut the root from under it when nothing renews it.
+// Configure sets the lease's address and default route (none with
+// l.NoDefaultRoute). The address is added without a lifetime, so it is
+// permanent: the booted OS runs on an NFS root through this address, and
+// an address that expired with the lease would cut the root from under it
+// when nothing renews it.
 func (linuxNetwork) Configure(name string, l *Lease) error {
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -99,7 +144,7 @@ func (linuxNetwork) Configure(name string, l *Lease) error {
 	if err := netlink.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("netlink: add %s to %s: %w", addr.IPNet, name, err)
 	}
-	if l.Gateway != nil && !l.Gateway.IsUnspecified() {
+	if !l.NoDefaultRoute && l.Gateway != nil && !l.Gateway.IsUnspecified() {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: l.Gateway.To4()}
 		if err := netlink.RouteReplace(r); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("netlink: default route via %s: %w", l.Gateway, err)

@@ -180,6 +180,7 @@ func (b *booter) netdevs(n Network, p netPlan) error {
 		if err != nil {
 			return err
 		}
+		links = b.renameLinks(n, links) // the bond= and vlan= names may be ifname= names
 		present, seen = map[string]bool{}, nil
 		for _, l := range links {
 			present[l.Name] = true
@@ -206,7 +207,7 @@ func (b *booter) netdevs(n Network, p netPlan) error {
 			return err
 		}
 	}
-	check := "check that the NIC driver is packed (sidus-mkinitramfs -m DRIVER), the interface names (ifname=<name>:<MAC> renames none yet) and the cables"
+	check := "check that the NIC driver is packed (sidus-mkinitramfs -m DRIVER), the interface names (ifname=<name>:<MAC> names a NIC by its MAC) and the cables"
 	for _, bd := range b.cfg.Bonds {
 		var slaves, gone []string
 		for _, s := range bd.Slaves {
@@ -296,6 +297,9 @@ func (b *booter) bootLink(n Network) (string, error) {
 	}
 	b.log.Printf("boot interface %s (%s)", p.boot, strings.Join(netStack(b.cfg, p.boot)[1:], ", "))
 	b.netStack = netStack(b.cfg, p.boot)
+	if err := b.bootLinkUp(n, p.boot); err != nil {
+		return "", err
+	}
 	b.waitCarrier(n, p.boot)
 	return p.boot, nil
 }

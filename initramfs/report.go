@@ -20,7 +20,8 @@ const ReportPath = StateDir + "/boot.json"
 type report struct {
 	Stages        []reportStage `json:"stages"`
 	TotalSeconds  float64       `json:"total_seconds"`
-	Lease         *reportLease  `json:"lease,omitempty"` // absent with ip=off
+	Lease         *reportLease  `json:"lease,omitempty"`            // absent with ip=off
+	Extra         []reportExtra `json:"extra_interfaces,omitempty"` // the other ip= interfaces; absent without
 	NFS           reportNFS     `json:"nfs"`
 	Upper         reportUpper   `json:"upper"`
 	Union         string        `json:"union"`
@@ -49,6 +50,16 @@ type reportLease struct {
 	LeaseSeconds float64  `json:"lease_seconds"`
 }
 
+// reportExtra is one ExtraLink.
+type reportExtra struct {
+	Device       string       `json:"device"`
+	Mode         string       `json:"mode"` // dhcp, static or off
+	MTU          int          `json:"mtu,omitempty"`
+	MAC          string       `json:"mac,omitempty"`
+	DefaultRoute bool         `json:"default_route"`
+	Lease        *reportLease `json:"lease,omitempty"` // absent with ip=off
+}
+
 type reportNFS struct {
 	Server  string `json:"server"`
 	Path    string `json:"path"`
@@ -67,6 +78,10 @@ func (r *Result) Report(stages []StageTiming, total float64, written []string) (
 	rep := report{Lease: leaseReport(r.Lease), Union: r.Union, ModulesLoaded: r.Modules, TotalSeconds: total, Written: written,
 		NFS:   reportNFS{Server: r.NFSServer, Path: r.NFSPath, Version: r.NFSVersion, Options: r.NFSOptions},
 		Upper: reportUpper{Kind: r.Upper, Device: r.UpperDev}}
+	for _, x := range r.Extra {
+		rep.Extra = append(rep.Extra, reportExtra{Device: x.Device, Mode: string(x.Mode), MTU: x.MTU, MAC: x.MAC,
+			DefaultRoute: x.DefaultRoute, Lease: leaseReport(x.Lease)})
+	}
 	for _, s := range stages {
 		rep.Stages = append(rep.Stages, reportStage{s.Name, s.Duration.Seconds()})
 	}
@@ -97,6 +112,11 @@ func (b *booter) writeReport(written []string) {
 	written = append(written, ReportPath)
 	if l := b.res.Lease; l != nil {
 		written = append(written, "/run/net-"+l.Device+".conf")
+	}
+	for _, x := range b.res.Extra {
+		if x.Lease != nil {
+			written = append(written, "/run/net-"+x.Device+".conf")
+		}
 	}
 	data, err := b.res.Report(b.log.Stages(), b.log.Elapsed().Seconds(), written)
 	if err == nil {

@@ -3,6 +3,7 @@ package initramfs
 import (
 	"context"
 	"io/fs"
+	"net"
 	"os"
 	"time"
 
@@ -46,11 +47,19 @@ type Network interface {
 	Links() ([]Link, error)
 	// Up sets the link up.
 	Up(name string) error
+	// Down sets the link down.
+	Down(name string) error
+	// Rename renames the link old to new; it must be down.
+	Rename(old, new string) error
+	// SetMTU sets the link's MTU.
+	SetMTU(name string, mtu int) error
+	// SetMAC sets the link's hardware address; it must be down.
+	SetMAC(name string, mac net.HardwareAddr) error
 	// DHCP runs one DISCOVER/OFFER/REQUEST/ACK exchange on the interface,
 	// bounded by ctx.
 	DHCP(ctx context.Context, name string, xid uint32, hostname string) (*Lease, error)
-	// Configure sets the address (permanent), the default route and the
-	// hostname of the lease.
+	// Configure sets the address (permanent), the default route (unless
+	// l.NoDefaultRoute) and the hostname (if any) of the lease.
 	Configure(name string, l *Lease) error
 	// LookupHost resolves a host name (an nfsroot= server) with the DNS
 	// servers the network stage configured.
