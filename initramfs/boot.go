@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
@@ -26,8 +28,12 @@ import (
 
 // Result is what Boot found out on the way; it feeds the boot report.
 type Result struct {
-	Lease      *Lease
-	NFSServer  string
+	Lease *Lease
+	// NFSServer is the server whose export is mounted at /ro (its address).
+	NFSServer string
+	// NFSServers is the list of servers the node chose from, in the order
+	// named (nil with one server).
+	NFSServers []string
 	NFSPath    string
 	NFSVersion string
 	NFSOptions string
@@ -49,7 +55,9 @@ type Result struct {
 //     and MTU and configure it from DHCP or the static ip=, then the
 //     interfaces of the other ip= (their failures are warnings);
 //   - nfs: mount the shared tree read-only at /ro, retrying until the server
-//     answers (rootaufs steps 1 and 2);
+//     answers (rootaufs steps 1 and 2); of several servers (nfsroot=a,b:/path)
+//     the node tries first the one its MAC hashes to (ServerOrder), and
+//     moves on to the next when one is unreachable;
 //   - premount: mount the writable layer at /rw, a tmpfs or the iSCSI LUN
 //     labelled root=LABEL= (rootaufs step 3);
 //   - union: stack /ro and /rw at /aufs with overlayfs (aufs if that is all
@@ -143,6 +151,8 @@ type booter struct {
 	modMu    sync.Mutex
 	rootMods chan struct{}
 	nfs3     bool // the nfs3 group was loaded
+	// bootDev is the boot interface, once the network stage found it.
+	bootDev string
 }
 
 func (b *booter) modules() error {
@@ -238,6 +248,7 @@ func (b *booter) network() error {
 	if err != nil {
 		return err
 	}
+	b.bootDev = dev
 	b.extraLinks(n, dev)
 	return nil
 }
@@ -465,21 +476,16 @@ func (b *booter) nfs() error {
 	for _, r := range b.cfg.RootOther {
 		b.log.Printf("warning: root=%s ignored: the root is the NFS export (nfsroot=, root=/dev/nfs) under the writable layer of aufs=%s", r, b.cfg.Upper)
 	}
-	server, path, err := b.cfg.ResolveNFS(serverID, next, rootPath, clientIP)
+	servers, path, err := b.cfg.ResolveNFS(serverID, next, rootPath, clientIP)
 	if err != nil {
 		return err
 	}
-	if net.ParseIP(server) == nil {
-		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		addrs, err := b.sys.Net().LookupHost(ctx, server)
-		cancel()
-		if err == nil && len(addrs) == 0 {
-			err = errors.New("no address")
+	resolved := map[string]string{}
+	if len(servers) == 1 {
+		// One server: a name that does not resolve stops the boot, now.
+		if _, err := b.resolveServer(servers[0], resolved); err != nil {
+			return fmt.Errorf("nfsroot: resolve server %q: %w; use an IP address in nfsroot= or check DHCP's DNS servers", servers[0], err)
 		}
-		if err != nil {
-			return fmt.Errorf("nfsroot: resolve server %q: %w; use an IP address in nfsroot= or check DHCP's DNS servers", server, err)
-		}
-		server = addrs[0]
 	}
 	versions := []string{b.cfg.WantNFSVersion()}
 	if versions[0] == "" {
@@ -493,22 +499,101 @@ func (b *booter) nfs() error {
 	if err := b.waitRootModules(); err != nil {
 		return err
 	}
+	if len(servers) == 1 {
+		return b.mountOneServer(servers[0], resolved, path, clientIP, versions)
+	}
+	return b.mountServers(servers, resolved, path, clientIP, versions)
+}
+
+// resolveServer returns server's address: server itself if it is an IP
+// address, else its first address from DNS (kept in resolved).
+func (b *booter) resolveServer(server string, resolved map[string]string) (string, error) {
+	if net.ParseIP(server) != nil {
+		return server, nil
+	}
+	if a, ok := resolved[server]; ok {
+		return a, nil
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	addrs, err := b.sys.Net().LookupHost(ctx, server)
+	cancel()
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no address")
+	}
+	if err != nil {
+		return "", err
+	}
+	resolved[server] = addrs[0]
+	return addrs[0], nil
+}
+
+// mountServers mounts the NFS root from one of several servers. The node
+// tries them in its ServerOrder (by the boot NIC's MAC); each round tries
+// every server: the versions in turn on each, except that a server that
+// cannot be reached (or whose name does not resolve) is left at once for
+// the next. Only when all failed does the round back off, until
+// rootdelay= is over.
+func (b *booter) mountServers(servers []string, resolved map[string]string, path, clientIP string, versions []string) error {
+	mac := b.bootMAC()
+	order := ServerOrder(servers, mac)
+	list := "[" + strings.Join(servers, " ") + "]"
+	b.res.NFSServers = slices.Clone(servers)
+	b.log.Printf("NFS servers %s: this node (MAC %s) tries %s first (MAC hash)", list, macString(mac), order[0])
+	start := b.sys.Now()
+	for attempt := 0; ; attempt++ {
+		var errs []string // one per server, in the order tried
+		for i, server := range order {
+			next := ""
+			if i+1 < len(order) {
+				next = order[i+1]
+			}
+			addr, err := b.resolveServer(server, resolved)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: resolve: %v", server, err))
+				if next != "" {
+					b.log.Printf("nfs server %s: cannot resolve (%v); moving on to %s", server, err, next)
+				}
+				continue
+			}
+			verrs, down, ok := b.mountNFS(addr, path, clientIP, versions, true)
+			if ok {
+				return nil
+			}
+			errs = append(errs, server+": "+strings.Join(verrs, ", "))
+			switch {
+			case next == "": // the round's line below says it
+			case down != nil:
+				b.log.Printf("nfs server %s: unreachable (%v); moving on to %s", server, down, next)
+			default:
+				b.log.Printf("nfs server %s: %s; moving on to %s", server, strings.Join(verrs, ", "), next)
+			}
+		}
+		if waited := b.sys.Now().Sub(start); b.cfg.RootDelay > 0 && waited >= b.cfg.RootDelay {
+			return fmt.Errorf("nfs mount %s from %s failed on every server for %s (rootdelay=%d): %s; are the NFS servers running and exporting %s to this client (%s)?",
+				path, list, waited.Round(time.Second), int(b.cfg.RootDelay.Seconds()), strings.Join(errs, "; "), path, clientIP)
+		}
+		wait := backoff(attempt, 10*time.Second, rand.Float64())
+		b.log.Printf("nfs mount %s from %s: attempt %d: every server failed: %s; retrying in %.1fs (are the NFS servers running and exporting it?)",
+			path, list, attempt+1, strings.Join(errs, "; "), wait.Seconds())
+		if err := b.sys.Sleep(b.ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// mountOneServer mounts the NFS root from its only server (resolved
+// holds its address if it is a name), retrying every version until it
+// answers or rootdelay= is over.
+func (b *booter) mountOneServer(server string, resolved map[string]string, path, clientIP string, versions []string) error {
+	if a, ok := resolved[server]; ok {
+		server = a
+	}
 	src := server + ":" + path
 	start := b.sys.Now()
 	for attempt := 0; ; attempt++ {
-		var errs []string
-		for _, v := range versions {
-			if v == "3" || strings.HasPrefix(v, "3.") {
-				b.loadNFS3()
-			}
-			data := b.cfg.NFSMountOptions(server, clientIP, v)
-			err := b.sys.Mount(src, overlay.Default.RO, "nfs", msRdonly, data)
-			if err == nil {
-				b.log.Printf("mounted %s at %s read-only (vers=%s, %s)", src, overlay.Default.RO, v, data)
-				b.res.NFSServer, b.res.NFSPath, b.res.NFSVersion, b.res.NFSOptions = server, path, v, data
-				return nil
-			}
-			errs = append(errs, fmt.Sprintf("vers=%s: %v", v, unwrapPath(err)))
+		errs, _, ok := b.mountNFS(server, path, clientIP, versions, false)
+		if ok {
+			return nil
 		}
 		if waited := b.sys.Now().Sub(start); b.cfg.RootDelay > 0 && waited >= b.cfg.RootDelay {
 			return fmt.Errorf("nfs mount %s failed for %s (rootdelay=%d): %s; is the NFS server running and exporting %s to this client (%s)?",
@@ -521,6 +606,98 @@ func (b *booter) nfs() error {
 			return err
 		}
 	}
+}
+
+// mountNFS mounts server:path at /ro, trying versions in turn; on success
+// it records the mount in Result and returns ok. Else errs holds each
+// version's failure ("vers=V: ERR"). With stopUnreachable, a failure that
+// says the server cannot be reached (unreachable) ends the tries at once:
+// it is returned as down, and the other versions are not tried.
+func (b *booter) mountNFS(server, path, clientIP string, versions []string, stopUnreachable bool) (errs []string, down error, ok bool) {
+	src := server + ":" + path
+	for _, v := range versions {
+		if v == "3" || strings.HasPrefix(v, "3.") {
+			b.loadNFS3()
+		}
+		data := b.cfg.NFSMountOptions(server, clientIP, v)
+		err := b.sys.Mount(src, overlay.Default.RO, "nfs", msRdonly, data)
+		if err == nil {
+			b.log.Printf("mounted %s at %s read-only (vers=%s, %s)", src, overlay.Default.RO, v, data)
+			b.res.NFSServer, b.res.NFSPath, b.res.NFSVersion, b.res.NFSOptions = server, path, v, data
+			return nil, nil, true
+		}
+		errs = append(errs, fmt.Sprintf("vers=%s: %v", v, unwrapPath(err)))
+		if stopUnreachable && unreachable(err) {
+			return errs, unwrapPath(err), false
+		}
+	}
+	return errs, nil, false
+}
+
+// unreachableErrnos are the mount errors that say the server cannot be
+// reached at all (nothing listens, no route, no answer), whatever the NFS
+// version: another version on the same server would fail the same way.
+var unreachableErrnos = []syscall.Errno{syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT, syscall.EHOSTDOWN}
+
+// unreachable reports whether a mount error is one of unreachableErrnos
+// (not a version the server refused: EPROTONOSUPPORT, EINVAL, ...).
+func unreachable(err error) bool {
+	for _, e := range unreachableErrnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServerOrder is the order in which a node tries several NFS servers: the
+// list rotated to start at index fnv32a(mac) % len(servers), wrapping
+// around. It spreads the nodes evenly over the servers and is stable per
+// node: a node always starts with the same server (while the list is the
+// same). Each node's fail-over order is a rotation of the list: the nodes
+// of a down server move on to the one after it in the list. A nil mac
+// hashes as no bytes. The result is a new slice; nil for no servers.
+func ServerOrder(servers []string, mac net.HardwareAddr) []string {
+	if len(servers) == 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write(mac)
+	i := int(h.Sum32() % uint32(len(servers)))
+	return append(slices.Clone(servers[i:]), servers[:i]...)
+}
+
+// bootMAC is the boot NIC's MAC address: that of the lease's interface (or
+// of the boot interface with ip=off), else the iBFT's or BOOTIF='s; nil if
+// none is known.
+func (b *booter) bootMAC() net.HardwareAddr {
+	dev := b.bootDev
+	if l := b.res.Lease; l != nil && l.Device != "" {
+		dev = l.Device
+	}
+	if dev != "" {
+		if links, err := b.sys.Net().Links(); err == nil {
+			for _, l := range links {
+				if l.Name != dev {
+					continue
+				}
+				if mac, err := net.ParseMAC(l.MAC); err == nil {
+					return mac
+				}
+			}
+		}
+	}
+	if b.ibftMAC != nil {
+		return b.ibftMAC
+	}
+	return b.cfg.BootIF
+}
+
+func macString(mac net.HardwareAddr) string {
+	if len(mac) == 0 {
+		return "unknown"
+	}
+	return mac.String()
 }
 
 func unwrapPath(err error) error {

@@ -32,6 +32,7 @@ type fakeSys struct {
 	devLease  map[string]*Lease   // DHCP's answer by interface (else lease)
 	netFail   map[string]error    // Network calls that fail, by "OP DEV" (up, down, rename, mtu, mac, dhcp, configure)
 	mountFail map[string]int
+	mountErr  map[string]error // mounts whose source starts with the key ("10.0.0.1:") fail with it, as an *os.PathError; before mountFail
 	loadFail  map[string]bool
 	switched  string
 	initArgs  []string
@@ -62,6 +63,11 @@ func (f *fakeSys) rec(format string, a ...any) {
 
 func (f *fakeSys) Mount(src, dst, fs string, flags uintptr, data string) error {
 	f.rec("mount %s %s %s %#x %s", src, dst, fs, flags, data)
+	for prefix, err := range f.mountErr {
+		if strings.HasPrefix(src, prefix) {
+			return &os.PathError{Op: "mount " + fs, Path: dst, Err: err}
+		}
+	}
 	if f.mountFail[dst] > 0 {
 		f.mountFail[dst]--
 		return &os.PathError{Op: "mount", Path: dst, Err: errors.New("connection refused")}

@@ -61,10 +61,11 @@ type reportExtra struct {
 }
 
 type reportNFS struct {
-	Server  string `json:"server"`
-	Path    string `json:"path"`
-	Version string `json:"version"`
-	Options string `json:"options"`
+	Server  string   `json:"server"` // the one mounted
+	Path    string   `json:"path"`
+	Version string   `json:"version"`
+	Options string   `json:"options"`
+	Servers []string `json:"servers,omitempty"` // the servers named (nfsroot=a,b:/path), absent with one
 }
 
 type reportUpper struct {
@@ -76,7 +77,7 @@ type reportUpper struct {
 // passwords are never part of Result.
 func (r *Result) Report(stages []StageTiming, total float64, written []string) ([]byte, error) {
 	rep := report{Lease: leaseReport(r.Lease), Union: r.Union, ModulesLoaded: r.Modules, TotalSeconds: total, Written: written,
-		NFS:   reportNFS{Server: r.NFSServer, Path: r.NFSPath, Version: r.NFSVersion, Options: r.NFSOptions},
+		NFS:   reportNFS{Server: r.NFSServer, Path: r.NFSPath, Version: r.NFSVersion, Options: r.NFSOptions, Servers: r.NFSServers},
 		Upper: reportUpper{Kind: r.Upper, Device: r.UpperDev}}
 	for _, x := range r.Extra {
 		rep.Extra = append(rep.Extra, reportExtra{Device: x.Device, Mode: string(x.Mode), MTU: x.MTU, MAC: x.MAC,

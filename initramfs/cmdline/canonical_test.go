@@ -20,10 +20,10 @@ import (
 func (c *Config) canonicalCmdline() string {
 	var w []string
 	add := func(key, val string) { w = append(w, key+"="+quoteValue(val)) }
-	if c.NFSServer != "" || c.NFSPath != "" || len(c.NFSOptions) > 0 || c.NFSVersion != "" {
+	if len(c.NFSServers) > 0 || c.NFSPath != "" || len(c.NFSOptions) > 0 || c.NFSVersion != "" {
 		v := c.NFSPath
-		if c.NFSServer != "" {
-			v = c.NFSServer + ":" + v
+		if len(c.NFSServers) > 0 {
+			v = strings.Join(c.NFSServers, ",") + ":" + v
 		}
 		opts := slices.Clone(c.NFSOptions)
 		if c.NFSVersion != "" {

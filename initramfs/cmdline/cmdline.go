@@ -85,8 +85,8 @@ var sidusOptions = []struct {
 
 // Accepted forms, quoted in error messages.
 const (
-	nfsrootForm     = "nfsroot=auto|[<server>:][/<path>][,<option>[=<value>],...]"
-	rootNFSForm     = "root=nfs:[<server>:]/<path>[:<options>], root=nfs4:..., root=<server>:/<path>[,<options>], root=dhcp, root=/dev/nfs or root=LABEL=<label>"
+	nfsrootForm     = "nfsroot=auto|[<server>[,<server>...]:][/<path>][,<option>[=<value>],...]"
+	rootNFSForm     = "root=nfs:[<server>[,<server>...]:]/<path>[:<options>], root=nfs4:..., root=<server>[,<server>...]:/<path>[,<options>], root=dhcp, root=/dev/nfs or root=LABEL=<label>"
 	ipForm          = "ip=dhcp|on|any|off|none|<device>:dhcp[:<mtu>[:<mac>]]|<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>[:<dns0>:<dns1>:<ntp0>|:<mtu>[:<mac>]]"
 	aufsForm        = "aufs=tmpfs, aufs=tmpfs:SIZE (e.g. 2G or 50%) or aufs=iscsi"
 	overlayrootForm = "overlayroot=tmpfs[:<opts>], overlayroot=device:dev=/dev/<disk>|LABEL=<label>|UUID=<uuid>[,timeout=<seconds>], overlayroot=/dev/<disk> or overlayroot=disabled"

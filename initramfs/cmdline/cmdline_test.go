@@ -63,18 +63,18 @@ func TestParse(t *testing.T) {
 			c.TmpfsSize = "2G"
 		}},
 		{"nfsroot server and path", "nfsroot=192.168.1.1:/srv/nfsroot/sidus,vers=4.1,udp,timeo=600,sec=sys", nil, func(c *Config) {
-			c.NFSServer, c.NFSPath, c.NFSVersion = "192.168.1.1", "/srv/nfsroot/sidus", "4.1"
+			c.NFSServers, c.NFSServer, c.NFSPath, c.NFSVersion = []string{"192.168.1.1"}, "192.168.1.1", "/srv/nfsroot/sidus", "4.1"
 			c.NFSOptions = []string{"proto=udp", "timeo=600", "sec=sys"}
 		}},
 		{"nfsroot hostname, nfsvers", "nfsroot=nfs-1.example.org:/srv/%s,nfsvers=3", nil, func(c *Config) {
-			c.NFSServer, c.NFSPath, c.NFSVersion = "nfs-1.example.org", "/srv/%s", "3"
+			c.NFSServers, c.NFSServer, c.NFSPath, c.NFSVersion = []string{"nfs-1.example.org"}, "nfs-1.example.org", "/srv/%s", "3"
 		}},
 		{"nfsroot path only, empty options skipped", "nfsroot=/srv/x,,rsize=4096,", nil, func(c *Config) {
 			c.NFSPath = "/srv/x"
 			c.NFSOptions = []string{"rsize=4096"}
 		}},
 		{"nfsroot server only", "nfsroot=10.1.1.1:", nil, func(c *Config) {
-			c.NFSServer = "10.1.1.1"
+			c.NFSServers, c.NFSServer = []string{"10.1.1.1"}, "10.1.1.1"
 		}},
 		{"nfsroot last wins", "nfsroot=1.1.1.1:/a,tcp nfsroot=/b", nil, func(c *Config) {
 			c.NFSPath = "/b"
@@ -141,7 +141,7 @@ func TestParse(t *testing.T) {
 			c.ISCSI[iscsi.KeyInitiator] = "iqn.x:a b"
 		}},
 		{"wholly quoted word", `"nfsroot=10.0.0.1:/srv/my root,vers=3" "aufs=iscsi"`, nil, func(c *Config) {
-			c.NFSServer, c.NFSPath, c.NFSVersion = "10.0.0.1", "/srv/my root", "3"
+			c.NFSServers, c.NFSServer, c.NFSPath, c.NFSVersion = []string{"10.0.0.1"}, "10.0.0.1", "/srv/my root", "3"
 			c.Upper = UpperISCSI
 		}},
 		{"words after -- are init's", `root=/dev/nfs -- single "a b" x="c d" aufs=bogus --`, nil, func(c *Config) {}},

@@ -12,7 +12,15 @@ import (
 type Config struct {
 	// NFS root: nfsroot=[server:][path][,opts] (root=/dev/nfs is implied),
 	// initramfs-tools' nfsroot=auto, dracut's root=nfs:, root=nfs4:,
-	// root=<server>:<path>, root=dhcp. The last of them wins.
+	// root=<server>:<path>, root=dhcp. The last of them wins. The server
+	// may be a list, server,server,...: the node picks one (by the hash of
+	// its MAC) and fails over to the others.
+	//
+	// NFSServers are the servers named, in order (nil: none, DHCP gives
+	// it); NFSServer is the first of them, for the code that knows one.
+	// A Config built by hand may set NFSServer alone: ResolveNFS takes
+	// NFSServers if set, else NFSServer.
+	NFSServers []string
 	NFSServer  string   // empty: take DHCP next-server, then the server identifier
 	NFSPath    string   // empty: DHCP option 17, else /tftpboot/%s; may contain %s (client IP)
 	NFSOptions []string // user options, passed through ("tcp" already mapped to "proto=tcp")

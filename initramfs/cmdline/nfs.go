@@ -18,9 +18,10 @@ var nfsNumericOptions = []string{
 // parseNFSRoot parses nfsroot=[server:][path][,opts] (the kernel), also
 // with dracut's and initramfs-tools' ':' before the options, and
 // initramfs-tools' nfsroot=auto (everything from DHCP, like an empty one).
+// The server may be a list: nfsroot=10.0.0.1,10.0.0.2:/srv/nfsroot/sidus.
 func (p *parser) parseNFSRoot(key, v string) error {
 	c := p.c
-	c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = "", "", nil, ""
+	c.setNFS(nfsSpec{})
 	if v == "auto" {
 		return nil
 	}
@@ -31,7 +32,28 @@ func (p *parser) parseNFSRoot(key, v string) error {
 	if err != nil {
 		return nfsParamError(key, v, err, nfsrootForm)
 	}
-	c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
+	c.setNFS(spec)
+	return nil
+}
+
+// setNFS records spec as the NFS root: NFSServers, NFSServer (the first
+// of them), NFSPath, NFSOptions and NFSVersion.
+func (c *Config) setNFS(spec nfsSpec) {
+	c.NFSServers, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.servers, spec.path, spec.opts, spec.version
+	c.NFSServer = ""
+	if len(spec.servers) > 0 {
+		c.NFSServer = spec.servers[0]
+	}
+}
+
+// nfsServers is NFSServers, else NFSServer alone (a Config built by hand).
+func (c *Config) nfsServers() []string {
+	if len(c.NFSServers) > 0 {
+		return c.NFSServers
+	}
+	if c.NFSServer != "" {
+		return []string{c.NFSServer}
+	}
 	return nil
 }
 
@@ -59,7 +81,7 @@ func (p *parser) parseRoot(key, v string) error {
 		return p.addISCSITarget(key, v)
 	case v == "nfs", v == "nfs4":
 		spec, _ := splitNFSRoot(v + ":") // an NFS root, all from DHCP
-		c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
+		c.setNFS(spec)
 	case strings.HasPrefix(v, "nfs:"), strings.HasPrefix(v, "nfs4:"),
 		strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "/dev/"),
 		isServerPath(v):
@@ -70,23 +92,30 @@ func (p *parser) parseRoot(key, v string) error {
 		if err != nil {
 			return nfsParamError(key, v, err, rootNFSForm)
 		}
-		c.NFSServer, c.NFSPath, c.NFSOptions, c.NFSVersion = spec.server, spec.path, spec.opts, spec.version
+		c.setNFS(spec)
 	default:
 		c.RootOther = append(c.RootOther, v)
 	}
 	return nil
 }
 
-// isServerPath reports whether root= is dracut's legacy <server>:/<path>.
+// isServerPath reports whether root= is dracut's legacy <server>:/<path>
+// (or <server>,<server>...:/<path>).
 func isServerPath(v string) bool {
-	server, path, ok := strings.Cut(v, ":")
-	return ok && strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "//") && checkServer(server) == nil
+	list, path, ok := strings.Cut(v, ":")
+	if !ok || list == "" || !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+		return false
+	}
+	_, err := splitServers(list)
+	return err == nil
 }
 
-// nfsSpec is an NFS root spelled out: server, path, options, version.
+// nfsSpec is an NFS root spelled out: servers (none, one, or several to
+// choose from), path, options, version.
 type nfsSpec struct {
-	server, path, version string
-	opts                  []string
+	servers       []string
+	path, version string
+	opts          []string
 }
 
 // check rejects a spec the kernel cannot mount.
@@ -118,9 +147,10 @@ func splitNFSRoot(v string) (nfsSpec, error) {
 	return spec, err
 }
 
-// splitNFS splits [<server>:][<path>][<sep><options>], where sep is ','
+// splitNFS splits [<servers>:][<path>][<sep><options>], where sep is ','
 // (the kernel) or ':' (dracut, initramfs-tools) and the options are
-// comma-separated. The server is an IPv4 address or a host name.
+// comma-separated. The servers, everything before the first ':', are one
+// server or several separated by ',', each an IPv4 address or a host name.
 func splitNFS(v string) (nfsSpec, error) {
 	var s nfsSpec
 	if strings.HasPrefix(v, "[") {
@@ -128,16 +158,18 @@ func splitNFS(v string) (nfsSpec, error) {
 	}
 	rest := v
 	if v != "" && !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, ",") {
-		server, after, ok := strings.Cut(v, ":")
+		list, after, ok := strings.Cut(v, ":")
 		if !ok {
 			return s, fmt.Errorf("%q is neither server: nor an absolute path", v)
 		}
-		if server != "" {
-			if err := checkServer(server); err != nil {
-				return s, err
-			}
+		if strings.Contains(list, "[") {
+			return s, fmt.Errorf("%q: IPv6 servers are not supported: the init configures IPv4 only", v)
 		}
-		s.server, rest = server, after
+		servers, err := splitServers(list)
+		if err != nil {
+			return s, err
+		}
+		s.servers, rest = servers, after
 	}
 	path, opts := rest, ""
 	if i := strings.IndexAny(rest, ",:"); i >= 0 {
@@ -230,6 +262,43 @@ func validOptionName(s string) bool {
 	return true
 }
 
+// serverListForm is the expected form quoted when a list of servers is
+// malformed.
+const serverListForm = "<server>,<server>,...:/<path> with each <server> an IPv4 address or a host name, each once, e.g. nfsroot=10.0.0.1,10.0.0.2:/srv/nfsroot/sidus"
+
+// splitServers splits the server part of an NFS root: "" (none: DHCP
+// gives it), one server, or several separated by ','. A single server's
+// error is checkServer's; a list's names the list and the form.
+func splitServers(list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	parts := strings.Split(list, ",")
+	if len(parts) == 1 {
+		if err := checkServer(list); err != nil {
+			return nil, err
+		}
+		return parts, nil
+	}
+	for i, s := range parts {
+		bad := func(reason string) error {
+			return &optionError{fmt.Sprintf("server list %q: %s", list, reason), serverListForm}
+		}
+		if s == "" {
+			return nil, bad(fmt.Sprintf("server %d is empty", i+1))
+		}
+		if err := checkServer(s); err != nil {
+			return nil, bad(err.Error())
+		}
+		for _, o := range parts[:i] {
+			if strings.EqualFold(o, s) {
+				return nil, bad(fmt.Sprintf("server %q is named twice", s))
+			}
+		}
+	}
+	return parts, nil
+}
+
 // checkServer accepts an IPv4 address or a host name.
 func checkServer(s string) error {
 	if ip := net.ParseIP(s); ip != nil && ip.To4() != nil {
@@ -264,38 +333,40 @@ func validHostname(s string) bool {
 }
 
 // ResolveNFS fills in what nfsroot= (or root=) left to DHCP, as the kernel
-// does: an empty server becomes the server of the root-path (option 17),
-// else siaddr (next-server), else the DHCP server identifier; an empty path
+// does: no server becomes the server(s) of the root-path (option 17), else
+// siaddr (next-server), else the DHCP server identifier; an empty path
 // becomes the root-path's path, else /tftpboot/%s. Every %s in the path is
-// replaced by clientIP. "0.0.0.0" counts as absent.
+// replaced by clientIP. "0.0.0.0" counts as absent. It returns at least
+// one server: the list of nfsroot= (or of the root-path) in the order
+// written, or the one DHCP gave.
 //
-// The root-path may be the kernel's [<server>:]<path>[,<options>] or
-// dracut's nfs:/nfs4:[<server>:]<path>[:<options>]. When its path is used,
-// its options and version are recorded in NFSRootPathOptions and
-// NFSRootPathVersion (else those are cleared), for NFSMountOptions and
-// WantNFSVersion.
-func (c *Config) ResolveNFS(dhcpServer, siaddr, rootPath, clientIP string) (server, path string, err error) {
+// The root-path may be the kernel's [<server>[,<server>...]:]<path>[,<options>]
+// or dracut's nfs:/nfs4:[<server>[,<server>...]:]<path>[:<options>]. When
+// its path is used, its options and version are recorded in
+// NFSRootPathOptions and NFSRootPathVersion (else those are cleared), for
+// NFSMountOptions and WantNFSVersion.
+func (c *Config) ResolveNFS(dhcpServer, siaddr, rootPath, clientIP string) (servers []string, path string, err error) {
 	c.NFSRootPathOptions, c.NFSRootPathVersion = nil, ""
-	server, path = c.NFSServer, c.NFSPath
+	servers, path = slices.Clone(c.nfsServers()), c.NFSPath
 	if path == "" && rootPath != "" {
 		spec, err := splitRootPath(rootPath)
 		if err != nil {
-			return "", "", &ParamError{Param: "nfsroot", Reason: fmt.Sprintf("DHCP root-path (option 17) %q: %v", rootPath, err),
-				Expected: "a root-path of the form [<server>:]/<path>[,<options>] or nfs:<server>:/<path>[:<options>], or set nfsroot=SERVER:/path"}
+			return nil, "", &ParamError{Param: "nfsroot", Reason: fmt.Sprintf("DHCP root-path (option 17) %q: %v", rootPath, err),
+				Expected: "a root-path of the form [<server>[,<server>...]:]/<path>[,<options>] or nfs:<server>[,<server>...]:/<path>[:<options>], or set nfsroot=SERVER:/path"}
 		}
-		if server == "" {
-			server = spec.server
+		if len(servers) == 0 {
+			servers = spec.servers
 		}
 		path = spec.path
 		c.NFSRootPathOptions, c.NFSRootPathVersion = spec.opts, spec.version
 	}
 	for _, s := range []string{siaddr, dhcpServer} {
-		if server == "" && s != "0.0.0.0" {
-			server = s
+		if len(servers) == 0 && s != "" && s != "0.0.0.0" {
+			servers = []string{s}
 		}
 	}
-	if server == "" {
-		return "", "", &ParamError{Param: "nfsroot",
+	if len(servers) == 0 {
+		return nil, "", &ParamError{Param: "nfsroot",
 			Reason: "no NFS server: nfsroot= has none and DHCP gave no next-server or root-path; set nfsroot=SERVER:/path"}
 	}
 	if path == "" {
@@ -303,12 +374,12 @@ func (c *Config) ResolveNFS(dhcpServer, siaddr, rootPath, clientIP string) (serv
 	}
 	if strings.Contains(path, "%s") {
 		if clientIP == "" {
-			return "", "", &ParamError{Param: "nfsroot", Reason: fmt.Sprintf("path %q needs the client address for %%s but it is unknown", path),
+			return nil, "", &ParamError{Param: "nfsroot", Reason: fmt.Sprintf("path %q needs the client address for %%s but it is unknown", path),
 				Expected: "nfsroot=SERVER:/path without %s, or an ip= / DHCP address"}
 		}
 		path = strings.ReplaceAll(path, "%s", clientIP)
 	}
-	return server, path, nil
+	return servers, path, nil
 }
 
 // splitRootPath splits a DHCP root-path as an NFS root.

@@ -28,13 +28,22 @@ func TestResolveNFS(t *testing.T) {
 		{"no server, root-path without one", SeedTmpfs, "", "", "/srv/x", "10.0.0.50", "", "", "nfsroot: no NFS server"},
 		{"bad root-path", SeedTmpfs, "10.0.0.1", "", "relative", "10.0.0.50", "", "", "DHCP root-path (option 17)"},
 		{"%s without client", SeedTmpfs, "10.0.0.1", "", "", "", "", "", "needs the client address"},
+		{"nfsroot servers", "nfsroot=10.0.0.1,nfs-2.example.org,10.0.0.3:/srv/sidus", "10.0.0.9", "10.0.0.8", "10.0.0.7:/srv/x", "10.0.0.50",
+			"10.0.0.1,nfs-2.example.org,10.0.0.3", "/srv/sidus", ""},
+		{"nfsroot servers, root-path path", "nfsroot=10.0.0.1,10.0.0.2:", "", "10.0.0.8", "10.0.0.7:/srv/x", "10.0.0.50", "10.0.0.1,10.0.0.2", "/srv/x", ""},
+		{"root-path servers", SeedTmpfs, "10.0.0.1", "10.0.0.2", "10.0.0.3,10.0.0.4:/srv/sidus", "10.0.0.50", "10.0.0.3,10.0.0.4", "/srv/sidus", ""},
+		{"dracut root-path servers", SeedTmpfs, "10.0.0.1", "10.0.0.2", "nfs:10.0.0.3,10.0.0.4:/srv/sidus:vers=4.2", "10.0.0.50", "10.0.0.3,10.0.0.4", "/srv/sidus", ""},
+		{"root= servers", "root=nfs:10.0.0.5,10.0.0.6:/srv/sidus", "10.0.0.1", "10.0.0.2", "", "10.0.0.50", "10.0.0.5,10.0.0.6", "/srv/sidus", ""},
+		{"bad root-path server list", SeedTmpfs, "10.0.0.1", "", "10.0.0.3,,10.0.0.4:/srv/sidus", "10.0.0.50", "", "",
+			`DHCP root-path (option 17) "10.0.0.3,,10.0.0.4:/srv/sidus": server list "10.0.0.3,,10.0.0.4": server 2 is empty; expected <server>,<server>,...:/<path>`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse(tt.cmdline, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			server, path, err := c.ResolveNFS(tt.dhcpServer, tt.siaddr, tt.rootPath, tt.clientIP)
+			servers, path, err := c.ResolveNFS(tt.dhcpServer, tt.siaddr, tt.rootPath, tt.clientIP)
+			server := strings.Join(servers, ",")
 			if tt.err != "" {
 				var pe *ParamError
 				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.As(err, &pe) || pe.Param != "nfsroot" {
@@ -108,10 +117,11 @@ func TestResolveNFSRootPathOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			server, path, err := c.ResolveNFS("10.0.0.1", "10.0.0.2", tt.rootPath, "10.0.0.50")
-			if err != nil || server != tt.server || path != tt.path {
-				t.Fatalf("ResolveNFS = %q, %q, %v; want %q, %q", server, path, err, tt.server, tt.path)
+			servers, path, err := c.ResolveNFS("10.0.0.1", "10.0.0.2", tt.rootPath, "10.0.0.50")
+			if err != nil || len(servers) != 1 || servers[0] != tt.server || path != tt.path {
+				t.Fatalf("ResolveNFS = %q, %q, %v; want [%q], %q", servers, path, err, tt.server, tt.path)
 			}
+			server := servers[0]
 			if !slices.Equal(c.NFSRootPathOptions, tt.opts) || c.NFSRootPathVersion != tt.version || c.WantNFSVersion() != tt.version {
 				t.Errorf("root-path options %q version %q (want %q %q)", c.NFSRootPathOptions, c.NFSRootPathVersion, tt.opts, tt.version)
 			}
@@ -141,5 +151,81 @@ func TestResolveNFSRootPathIgnoredWithPath(t *testing.T) {
 		if _, _, err := c.ResolveNFS("10.0.0.1", "", rp, "10.0.0.50"); err == nil || !strings.Contains(err.Error(), "DHCP root-path") {
 			t.Errorf("ResolveNFS(root-path %q) = %v, want a DHCP root-path error", rp, err)
 		}
+	}
+}
+
+// Several servers before the path (nfsroot=, root=nfs:, root=, and the
+// Anaconda form): NFSServers in order, NFSServer the first; the rest of
+// the value means what it does with one server.
+func TestParseNFSServers(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline, servers, path, version string
+		opts                            []string
+	}{
+		{"nfsroot=10.0.0.1,10.0.0.2:/srv/nfsroot/sidus", "10.0.0.1,10.0.0.2", "/srv/nfsroot/sidus", "", nil},
+		{"nfsroot=10.0.0.1,nfs-b.example.org,10.0.0.3:/srv/%s,vers=4.1,tcp", "10.0.0.1,nfs-b.example.org,10.0.0.3", "/srv/%s", "4.1", []string{"proto=tcp"}},
+		{"nfsroot=10.0.0.1,10.0.0.2:/srv/sidus:rsize=8192", "10.0.0.1,10.0.0.2", "/srv/sidus", "", []string{"rsize=8192"}},
+		{"nfsroot=10.0.0.1,10.0.0.2:", "10.0.0.1,10.0.0.2", "", "", nil},
+		{"root=nfs:10.0.0.1,10.0.0.2:/nfs/client:wsize=4096", "10.0.0.1,10.0.0.2", "/nfs/client", "", []string{"wsize=4096"}},
+		{"root=nfs4:10.0.0.1,10.0.0.2:/client", "10.0.0.1,10.0.0.2", "/client", "4", nil},
+		{"root=nfs:vers=3,nolock:10.0.0.1,10.0.0.2:/nfs/client", "10.0.0.1,10.0.0.2", "/nfs/client", "3", []string{"nolock"}},
+		{"root=10.0.0.1,10.0.0.2:/nfs/client", "10.0.0.1,10.0.0.2", "/nfs/client", "", nil},
+		{"nfsroot=10.0.0.1,10.0.0.2:/a nfsroot=10.0.0.3:/b", "10.0.0.3", "/b", "", nil},
+		{"nfsroot=10.0.0.1,10.0.0.2:/a nfsroot=/b", "", "/b", "", nil},
+	} {
+		t.Run(tt.cmdline, func(t *testing.T) {
+			c, err := Parse(tt.cmdline, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(tt.servers, ",")
+			if got := strings.Join(c.NFSServers, ","); got != tt.servers || c.NFSServer != first || c.NFSPath != tt.path ||
+				c.NFSVersion != tt.version || !slices.Equal(c.NFSOptions, tt.opts) {
+				t.Errorf("servers %q (first %q) path %q version %q options %q; want %q %q %q %q",
+					c.NFSServers, c.NFSServer, c.NFSPath, c.NFSVersion, c.NFSOptions, tt.servers, tt.path, tt.version, tt.opts)
+			}
+			checkRoundTrip(t, tt.cmdline, c)
+		})
+	}
+}
+
+// A malformed server list is a ParamError of the parameter that names
+// it, saying which server is wrong and the form expected.
+func TestParseNFSServersErrors(t *testing.T) {
+	for _, tt := range []struct{ cmdline, param, want string }{
+		{"nfsroot=10.0.0.1,bad_host:/srv/sidus", "nfsroot",
+			`nfsroot=10.0.0.1,bad_host:/srv/sidus: server list "10.0.0.1,bad_host": server "bad_host" is neither an IPv4 address nor a host name; expected <server>,<server>,...:/<path> with each <server> an IPv4 address or a host name`},
+		{"nfsroot=10.0.0.1,10.0.0.300:/srv/sidus", "nfsroot", `server "10.0.0.300" is not an IPv4 address; expected <server>,<server>,...:/<path>`},
+		{"nfsroot=10.0.0.1,:/srv/sidus", "nfsroot", `server list "10.0.0.1,": server 2 is empty`},
+		{"nfsroot=,10.0.0.1:/srv/sidus", "nfsroot", `option "10.0.0.1:/srv/sidus"`}, // a leading ',' starts the options, as before
+		{"nfsroot=10.0.0.1,10.0.0.1:/srv/sidus", "nfsroot", `server "10.0.0.1" is named twice`},
+		{"nfsroot=nfs-a,NFS-A:/srv/sidus", "nfsroot", `server "NFS-A" is named twice`},
+		{"nfsroot=10.0.0.1,10.0.0.2:srv", "nfsroot", `path "srv" is not absolute`},
+		{"nfsroot=10.0.0.1,[2001:db8::1]:/srv/sidus", "nfsroot", "IPv6 servers are not supported"},
+		{"nfsroot=[2001:db8::1]:/srv/sidus", "nfsroot", "IPv6 servers are not supported"},
+		{"root=nfs:10.0.0.1,-bad:/nfs/client", "root", `root=nfs:10.0.0.1,-bad:/nfs/client: server list "10.0.0.1,-bad": server "-bad" is neither`},
+		{"root=nfs:[2001:db8::1],10.0.0.1:/nfs/client", "root", "IPv6 servers are not supported"},
+	} {
+		t.Run(tt.cmdline, func(t *testing.T) {
+			_, err := Parse(tt.cmdline, nil, nil)
+			var pe *ParamError
+			if !errors.As(err, &pe) || pe.Param != tt.param || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v; want a %s ParamError containing %q", tt.cmdline, err, tt.param, tt.want)
+			}
+		})
+	}
+	// root= with a bad list is not dracut's <server>:/<path>: recorded as another root.
+	c, err := Parse("root=10.0.0.1,bad_host:/nfs/client", nil, nil)
+	if err != nil || len(c.NFSServers) != 0 || !slices.Equal(c.RootOther, []string{"10.0.0.1,bad_host:/nfs/client"}) {
+		t.Errorf("root=10.0.0.1,bad_host:/nfs/client: %v, servers %q, RootOther %q", err, c.NFSServers, c.RootOther)
+	}
+}
+
+// A Config built by hand with NFSServer alone still resolves.
+func TestResolveNFSServerOnly(t *testing.T) {
+	c := &Config{NFSServer: "10.0.0.7", NFSPath: "/srv/a"}
+	servers, path, err := c.ResolveNFS("10.0.0.1", "10.0.0.2", "", "10.0.0.50")
+	if err != nil || !slices.Equal(servers, []string{"10.0.0.7"}) || path != "/srv/a" {
+		t.Errorf("ResolveNFS = %q, %q, %v", servers, path, err)
 	}
 }
