@@ -175,19 +175,7 @@ func TestBootIfName(t *testing.T) {
 					t.Errorf("missing %q in order %q:\n%s", o, tc.order, calls)
 				}
 			}
-			for _, c := range tc.not {
-				if has(f.calls, c) >= 0 {
-					t.Errorf("unwanted %q:\n%s", c, calls)
-				}
-			}
-			for _, l := range tc.log {
-				if !strings.Contains(log.String(), l) {
-					t.Errorf("log lacks %q:\n%s", l, log.String())
-				}
-			}
-			if strings.Contains(log.String(), "not acted on") {
-				t.Errorf("log:\n%s", log.String())
-			}
+			checkCallsAndLog(t, f.calls, tc.not, log.String(), tc.log)
 		})
 	}
 }
@@ -234,19 +222,7 @@ func TestBootIPMTUAndMAC(t *testing.T) {
 			if o := inOrder(f.calls, tc.order); o != "" {
 				t.Errorf("missing %q in order %q:\n%s", o, tc.order, calls)
 			}
-			for _, c := range tc.not {
-				if has(f.calls, c) >= 0 {
-					t.Errorf("unwanted %q:\n%s", c, calls)
-				}
-			}
-			for _, l := range tc.log {
-				if !strings.Contains(log.String(), l) {
-					t.Errorf("log lacks %q:\n%s", l, log.String())
-				}
-			}
-			if strings.Contains(log.String(), "not acted on") {
-				t.Errorf("log:\n%s", log.String())
-			}
+			checkCallsAndLog(t, f.calls, tc.not, log.String(), tc.log)
 		})
 	}
 }
@@ -394,5 +370,24 @@ func TestIPParam(t *testing.T) {
 	}
 	if got := ipParam(parse(t, "ip=dhcp").IP, "eth0"); got != "ip=eth0:dhcp" {
 		t.Errorf("ip=dhcp on eth0: %q", got)
+	}
+}
+
+// checkCallsAndLog fails t for each call of not that the boot made, each
+// line of logs its log lacks, and a "not acted on" warning.
+func checkCallsAndLog(t *testing.T, calls, not []string, log string, logs []string) {
+	t.Helper()
+	for _, c := range not {
+		if has(calls, c) >= 0 {
+			t.Errorf("unwanted %q:\n%s", c, strings.Join(calls, "\n"))
+		}
+	}
+	for _, l := range logs {
+		if !strings.Contains(log, l) {
+			t.Errorf("log lacks %q:\n%s", l, log)
+		}
+	}
+	if strings.Contains(log, "not acted on") {
+		t.Errorf("log:\n%s", log)
 	}
 }
