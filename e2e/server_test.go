@@ -162,11 +162,7 @@ func TestServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentBin, err := gobuild.Agent(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step("build sidus, sidus-init, sidus-agent", start)
+	step("build sidus, sidus-init (also the agent: no boot.agent below)", start)
 
 	conf := p("etc/sidus/sidus.toml")
 	writeFile(t, conf, fmt.Sprintf(`# e2e/server_test.go: every path in the test's folder, no reloads.
@@ -182,7 +178,6 @@ root = %q
 
 [boot]
 init = %q
-agent = %q
 console = "ttyS0"
 # Not node21's label: its tmpfs boot proves pxelinux read its own file.
 default_label = "iscsi"
@@ -205,7 +200,7 @@ reload = []
 tgt_conf_dir = %q
 lun_dir = %q
 default_size = "1G"
-`, treeDir, stateDir, lab.DefaultServerIP, tftpRoot, initBin, agentBin, liveProg, serverLiveFor,
+`, treeDir, stateDir, lab.DefaultServerIP, tftpRoot, initBin, liveProg, serverLiveFor,
 		dhcpInclude, dhcpdConf, leases, ganeshaConf, ganeshaExp, tgtConfDir, lunDir))
 	s := &sidusCLI{t: t, bin: sidusBin, conf: conf}
 

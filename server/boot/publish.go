@@ -22,8 +22,8 @@ type Options struct {
 	// KernelVersion picks a kernel of the tree; "" is the one the tree's
 	// /vmlinuz points to, else the newest.
 	KernelVersion string
-	// ExeDir is where sidus-init and sidus-agent are looked for when the
-	// config does not name them ("" = the sidus program's directory).
+	// ExeDir is where sidus-init is looked for when the config does not
+	// name it ("" = the sidus program's directory).
 	ExeDir string
 	// MTime is the packed files' mtime (SOURCE_DATE_EPOCH); 0 by default.
 	MTime  int64
@@ -134,11 +134,9 @@ func Publish(c *config.Config, o Options) error {
 		initPath = filepath.Join(exeDir, "sidus-init")
 	}
 	if agentPath == "" {
-		if p := filepath.Join(exeDir, "sidus-agent"); fileExists(p) {
-			agentPath = p
-		} else {
-			o.logf("note: no sidus-agent next to sidus and no boot.agent: nodes boot without the agent (no DHCP renewal, no iSCSI recovery)")
-		}
+		// sidus-init is also the node agent (by argv[0]): packed once,
+		// the image's agent a link to it.
+		agentPath = initPath
 	}
 	if !fileExists(initPath) {
 		return fmt.Errorf("sidus-init %s: not found; build it (CGO_ENABLED=0 go build ./cmd/sidus-init) and set boot.init in the config", initPath)

@@ -65,8 +65,9 @@ type TFTP struct {
 
 // Boot is what `sidus boot publish` packs and writes.
 type Boot struct {
-	// Init, Agent: the static sidus-init and sidus-agent; default: next to
-	// the sidus program. Shell: an optional static rescue shell.
+	// Init: the static sidus-init, default next to the sidus program; it is
+	// also the node agent. Agent: a separate sidus-agent to pack instead,
+	// default none (the init). Shell: an optional static rescue shell.
 	Init  string `toml:"init"`
 	Agent string `toml:"agent"`
 	Shell string `toml:"shell"`
@@ -410,8 +411,9 @@ server_ip = "192.168.1.1"
 root = "/srv/tftp"
 
 [boot]
-# Static sidus-init and sidus-agent (default: next to the sidus program),
-# an optional static rescue shell (e.g. /bin/busybox from busybox-static).
+# The static sidus-init (default: next to the sidus program), which is also
+# the node agent (or a separate agent to pack instead), an optional static
+# rescue shell (e.g. /bin/busybox from busybox-static).
 # init = "/usr/local/lib/sidus/sidus-init"
 # agent = "/usr/local/lib/sidus/sidus-agent"
 # shell = "/bin/busybox"
