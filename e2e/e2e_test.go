@@ -141,6 +141,14 @@ func TestNFSVersions(t *testing.T) {
 			if !matchLine(vm, `SIDUS-ROOT: mount /rw tmpfs rw,.*size=65536k`) {
 				t.Errorf("aufs=tmpfs:64m did not size the tmpfs")
 			}
+			// The NFS client and overlayfs load beside the network stage;
+			// NFSv3's modules only for the v3 mount.
+			if !matchLine(vm, `sidus: root modules \(NFS client, overlayfs\) loaded in .*beside the network stage`) {
+				t.Errorf("the root modules did not load beside the network stage")
+			}
+			if v3 := matchLine(vm, `sidus: loaded 2 modules \(nfs3\)`); v3 != (tc.name == "v3") {
+				t.Errorf("NFSv3's modules loaded: %v, want only for the v3 mount", v3)
+			}
 		})
 	}
 }

@@ -398,42 +398,19 @@ func (l *Lab) StartGanesha() error { return l.startGanesha() }
 
 func (l *Lab) startGanesha() error {
 	state := filepath.Join(l.Dir, "ganesha")
-	if err := os.MkdirAll(filepath.Join(state, "recovery"), 0o755); err != nil {
+	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
 	conf := filepath.Join(state, "ganesha.conf")
 	if err := os.WriteFile(conf, []byte(GaneshaConfig(l.ServerIP, l.NFSv3Path, state, int(l.Opts.NFSGrace.Seconds()))), 0o644); err != nil {
 		return err
 	}
-	logf := filepath.Join(state, "ganesha.log")
-	if err := os.Rename(logf, logf+".old"); err != nil && !errors.Is(err, os.ErrNotExist) { // a restart waits for its own line
-		return err
-	}
-	d, err := l.Run("ganesha", "ganesha.nfsd", "-F", "-f", conf, "-L", logf,
-		"-p", filepath.Join(state, "ganesha.pid"), "-N", "NIV_EVENT")
+	_, took, err := l.runGanesha("ganesha", conf)
 	if err != nil {
 		return err
-	}
-	start := time.Now()
-	err = l.waitReady(d, 30*time.Second, func() error {
-		b, _ := os.ReadFile(logf)
-		if bytes.Contains(b, []byte("NFS SERVER INITIALIZED")) {
-			return nil
-		}
-		return errors.New(`no "NFS SERVER INITIALIZED" in ` + logf)
-	})
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, osutil.Tail(logf, 30))
 	}
 	l.t.Logf("lab %s: NFS server ready in %v: %s:%s (v4), %s:%s (v3)", l.NS,
-		time.Since(start).Round(time.Millisecond), l.ServerIP, l.NFSv4Path, l.ServerIP, l.NFSv3Path)
-	b, _ := os.ReadFile(logf)
-	for _, line := range strings.Split(string(b), "\n") {
-		if (strings.Contains(line, ":CRIT :") || strings.Contains(line, ":FATAL :") || strings.Contains(line, ":MAJ :")) &&
-			!strings.Contains(strings.ToLower(line), "dbus") && !strings.Contains(line, "krb5") {
-			l.t.Logf("lab %s: ganesha: %s", l.NS, line)
-		}
-	}
+		took.Round(time.Millisecond), l.ServerIP, l.NFSv4Path, l.ServerIP, l.NFSv3Path)
 	return nil
 }
 

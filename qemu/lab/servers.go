@@ -116,18 +116,31 @@ EXPORT_DEFAULTS {
 // GaneshaMainConfig), its log in Dir/ganesha/NAME.log, and waits until it
 // serves ("NFS SERVER INITIALIZED"). rpcbind must run (StartRpcbind).
 func (l *Lab) StartGaneshaConf(name, conf string) (*Daemon, error) {
+	d, took, err := l.runGanesha(name, conf)
+	if err != nil {
+		return d, err
+	}
+	l.t.Logf("lab %s: NFS server (%s) ready in %v", l.NS, conf, took.Round(time.Millisecond))
+	return d, nil
+}
+
+// runGanesha starts ganesha.nfsd as daemon name with conf (state, pid
+// file and log NAME.log in Dir/ganesha, the previous log moved aside so
+// that a restart waits for its own line), waits until it serves, logs its
+// critical lines and returns how long it took to be ready.
+func (l *Lab) runGanesha(name, conf string) (*Daemon, time.Duration, error) {
 	state := filepath.Join(l.Dir, "ganesha")
 	if err := os.MkdirAll(filepath.Join(state, "recovery"), 0o755); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	logf := filepath.Join(state, name+".log")
 	if err := os.Rename(logf, logf+".old"); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, 0, err
 	}
 	d, err := l.Run(name, "ganesha.nfsd", "-F", "-f", conf, "-L", logf,
 		"-p", filepath.Join(state, name+".pid"), "-N", "NIV_EVENT")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	start := time.Now()
 	err = l.waitReady(d, 30*time.Second, func() error {
@@ -138,9 +151,9 @@ func (l *Lab) StartGaneshaConf(name, conf string) (*Daemon, error) {
 		return errors.New(`no "NFS SERVER INITIALIZED" in ` + logf)
 	})
 	if err != nil {
-		return d, fmt.Errorf("%w\n%s", err, osutil.Tail(logf, 30))
+		return d, 0, fmt.Errorf("%w\n%s", err, osutil.Tail(logf, 30))
 	}
-	l.t.Logf("lab %s: NFS server (%s) ready in %v", l.NS, conf, time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
 	b, _ := os.ReadFile(logf)
 	for _, line := range strings.Split(string(b), "\n") {
 		if (strings.Contains(line, ":CRIT :") || strings.Contains(line, ":FATAL :") || strings.Contains(line, ":MAJ :")) &&
@@ -148,7 +161,7 @@ func (l *Lab) StartGaneshaConf(name, conf string) (*Daemon, error) {
 			l.t.Logf("lab %s: ganesha: %s", l.NS, line)
 		}
 	}
-	return d, nil
+	return d, took, nil
 }
 
 // ApplyTgtConfDir gives the running tgtd (StartTgtd) the targets of every
