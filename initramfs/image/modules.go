@@ -62,6 +62,9 @@ var DefaultModules = []DefaultModule{
 	{"virtio_blk", kmod.GroupHW}, {"nvme", kmod.GroupHW}, {"ahci", kmod.GroupHW},
 	// bond=, vlan=, the iBFT: loaded by the network stage only when asked.
 	{"bonding", kmod.GroupNet}, {"8021q", kmod.GroupNet}, {"iscsi_ibft", kmod.GroupNet},
+	// A root that is a squashfs image (sidus.image= on the NFS export),
+	// loop-mounted: loaded by the nfs stage only then.
+	{"squashfs", kmod.GroupImage}, {"loop", kmod.GroupImage},
 }
 
 // DefaultNames returns the names of DefaultModules, in order.
@@ -76,7 +79,16 @@ func DefaultNames() []string {
 // OptionalModules are known modules outside the default set, with the
 // group they take when an -m extra names them: the filesystems a
 // writable layer may use, loaded on demand like ext4.
-var OptionalModules = []DefaultModule{{"xfs", kmod.GroupISCSI}, {"btrfs", kmod.GroupISCSI}}
+//
+// The Ceph clients (rbd, ceph: 2.5 MB raw with libceph) are for the sites
+// whose root is on Ceph (root=rbd:, root=cephfs:), as are erofs and
+// dm-verity (sidus.verity=) for the sites that want them: -m rbd -m ceph
+// -m dm_verity -m erofs pack them.
+var OptionalModules = []DefaultModule{
+	{"xfs", kmod.GroupISCSI}, {"btrfs", kmod.GroupISCSI},
+	{"erofs", kmod.GroupImage}, {"dm_verity", kmod.GroupImage},
+	{"rbd", kmod.GroupCeph}, {"ceph", kmod.GroupCeph},
+}
 
 // DefaultGroup returns the group of a name of the default set or of
 // OptionalModules (as they say; '-' and '_' are the same), or

@@ -43,10 +43,13 @@ const (
 	GroupNFS3  = "nfs3"  // NFSv3 only (nfsv3, nfs_acl): loaded when a v3 mount is tried
 	GroupISCSI = "iscsi" // iSCSI initiator, disks and filesystems, on demand
 	GroupNet   = "net"   // bonding, 802.1Q and the iBFT reader, when bond=, vlan= or the iBFT ask
+	GroupImage = "image" // squashfs, erofs, loop, dm-verity: a root that is a filesystem image (root=rbd:, sidus.image=)
+	GroupCeph  = "ceph"  // the kernel's Ceph clients (libceph, rbd, ceph): root=rbd: and root=cephfs:
 )
 
 // GroupRank orders the packer's groups by when a boot needs them: boot (0),
-// hw (1), root (2), nfs3 (3), iscsi (4), net (5); other groups rank 6. A
+// hw (1), root (2), nfs3 (3), iscsi (4), net (5), image (6), ceph (7);
+// other groups rank 8. A
 // module needed by several groups belongs to the lowest-ranked one.
 func GroupRank(g string) int {
 	switch g {
@@ -62,8 +65,12 @@ func GroupRank(g string) int {
 		return 4
 	case GroupNet:
 		return 5
+	case GroupImage:
+		return 6
+	case GroupCeph:
+		return 7
 	}
-	return 6
+	return 8
 }
 
 // Module is one packed module.

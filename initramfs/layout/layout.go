@@ -41,4 +41,14 @@ const (
 	// ISCSIConf is the optional root-only iSCSI parameter file (packer
 	// --iscsi-conf), KEY=value lines in open-iscsi initramfs style.
 	ISCSIConf = "etc/iscsi.initramfs"
+	// CephKeyring is the optional root-only cephx keyring (packer
+	// --ceph-keyring), mode 0600, in Ceph's keyring format:
+	//
+	//	[client.NAME]
+	//		key = BASE64
+	//
+	// The init takes the user and key of root=rbd: and root=cephfs: from
+	// it (the section sidus.ceph.user= names, else the first client one):
+	// never from the command line, a log or the boot report.
+	CephKeyring = "etc/sidus/ceph.keyring"
 )
