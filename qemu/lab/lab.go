@@ -297,6 +297,11 @@ func (l *Lab) Exec(ctx context.Context, argv ...string) ([]byte, error) {
 // Dir/name.log. The lab kills it (SIGTERM, then SIGKILL after 3 s) at
 // teardown.
 func (l *Lab) Run(name string, argv ...string) (*Daemon, error) {
+	return l.start(name, l.enter(argv), argv)
+}
+
+// start starts full (argv wrapped by a namespace entry) as daemon name.
+func (l *Lab) start(name string, full, argv []string) (*Daemon, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -308,7 +313,6 @@ func (l *Lab) Run(name string, argv ...string) (*Daemon, error) {
 		return nil, err
 	}
 	defer f.Close()
-	full := l.enter(argv)
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
