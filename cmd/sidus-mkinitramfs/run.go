@@ -71,6 +71,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.opts.Agent, "agent", "", "static sidus-agent `PATH`, started by the init at switch_root to keep the DHCP lease and the iSCSI session")
 	fs.StringVar(&c.opts.Shell, "shell", "", "static rescue shell `PATH` (e.g. /bin/busybox from busybox-static), packed as /bin/sh")
 	fs.StringVar(&c.opts.ISCSIConf, "iscsi-conf", "", "iSCSI parameter `FILE`, packed as /etc/iscsi.initramfs (mode 0600)")
+	fs.StringVar(&c.opts.CephKeyring, "ceph-keyring", "", "cephx keyring `FILE` for root=rbd: and root=cephfs:, packed as /etc/sidus/ceph.keyring (mode 0600)")
 	fs.StringVar(&c.opts.Init, "init", "", "static sidus-init `PATH` (default: sidus-init next to this program)")
 	fs.StringVar(&c.output, "o", "", "output `FILE` (required; - for stdout)")
 

@@ -55,6 +55,10 @@ type Options struct {
 	Shell string
 	// ISCSIConf, if set, is packed as layout.ISCSIConf, mode 0600.
 	ISCSIConf string
+	// CephKeyring, if set, is a cephx keyring file (Ceph's format), packed
+	// as layout.CephKeyring, mode 0600: the init's key for root=rbd: and
+	// root=cephfs:. It must hold a [client.NAME] section with a key.
+	CephKeyring string
 	// Agent, if set, is the static sidus-agent binary, packed as
 	// layout.Agent: the init starts it at switch_root.
 	Agent string
@@ -263,6 +267,16 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 			return nil, fmt.Errorf("iscsi conf: %w", err)
 		}
 		img.file(layout.ISCSIConf, 0o600, data)
+	}
+	if o.CephKeyring != "" {
+		data, err := os.ReadFile(o.CephKeyring)
+		if err != nil {
+			return nil, fmt.Errorf("ceph keyring: %w", err)
+		}
+		if !bytes.Contains(data, []byte("[client.")) || !bytes.Contains(data, []byte("key")) {
+			return nil, fmt.Errorf("ceph keyring %s: no [client.NAME] section with a key; export one with `ceph auth get client.NAME -o FILE`", o.CephKeyring)
+		}
+		img.file(layout.CephKeyring, 0o600, data)
 	}
 
 	img.charDev("dev/console", 0o600, 5, 1)

@@ -231,6 +231,8 @@ func TestBuildErrors(t *testing.T) {
 		{"bad compression", func(o *Options) { o.Compression = "lz4" }, []string{`"lz4"`, "zstd, gzip or none"}},
 		{"unknown module", func(o *Options) { o.Modules = []string{"nosuch"} }, []string{`"nosuch"`}},
 		{"missing iscsi conf", func(o *Options) { o.ISCSIConf = "/nonexistent/iscsi" }, []string{"iscsi", "/nonexistent/iscsi"}},
+		{"missing ceph keyring", func(o *Options) { o.CephKeyring = "/nonexistent/keyring" }, []string{"ceph keyring", "/nonexistent/keyring"}},
+		{"not a keyring", func(o *Options) { o.CephKeyring = text }, []string{"ceph keyring", "[client.NAME]", "ceph auth get"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := f.opts(Zstd)
@@ -419,5 +421,26 @@ func TestAgentSameAsInitIsALink(t *testing.T) {
 	}
 	if err := (imagetest.HasMode{Path: layout.Agent, Mode: cpio.S_IFREG | 0o755}).Validate(arch); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCephKeyring: --ceph-keyring is packed root-only at layout.CephKeyring.
+func TestCephKeyring(t *testing.T) {
+	f := newFixture(t)
+	o := f.opts(None)
+	ring := "[client.node]\n\tkey = AQBzKk1nAAAAABAAm3XxYJ3kQ0l0mQ6m1w4mNg==\n"
+	o.CephKeyring = imagetest.WriteFile(t, "keyring", []byte(ring), 0o644)
+	data, _ := build(t, o)
+	arch, err := cpio.ArchiveFromRecords(imagetest.Records(t, bytes.NewReader(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []itest.ArchiveValidator{
+		itest.HasContent{Path: layout.CephKeyring, Content: ring},
+		imagetest.HasMode{Path: layout.CephKeyring, Mode: cpio.S_IFREG | 0o600},
+	} {
+		if err := v.Validate(arch); err != nil {
+			t.Error(err)
+		}
 	}
 }

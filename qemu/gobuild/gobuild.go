@@ -119,9 +119,11 @@ type InitrdOptions struct {
 	Shell     string       // --shell, e.g. /bin/busybox; "": none
 	Agent     string       // --agent; "": the init (multi-call, packed once); NoAgent: none
 	ISCSIConf string       // --iscsi-conf file; "": none
-	Modules   []string     // extra -m modules
-	Compress  string       // -c, default zstd
-	Out       string       // -o, default Dir/initrd.img-Sidus
+	// CephKeyring is the --ceph-keyring file; "": none.
+	CephKeyring string
+	Modules     []string // extra -m modules
+	Compress    string   // -c, default zstd
+	Out         string   // -o, default Dir/initrd.img-Sidus
 }
 
 // NoAgent as InitrdOptions.Agent packs no node agent.
@@ -142,6 +144,9 @@ func (o InitrdOptions) Argv(k *kernel.Info) []string {
 	}
 	if o.ISCSIConf != "" {
 		argv = append(argv, "--iscsi-conf", o.ISCSIConf)
+	}
+	if o.CephKeyring != "" {
+		argv = append(argv, "--ceph-keyring", o.CephKeyring)
 	}
 	for _, m := range o.Modules {
 		argv = append(argv, "-m", m)
