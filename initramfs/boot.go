@@ -45,6 +45,23 @@ type Result struct {
 	// Extra are the interfaces of the other ip= that the network stage
 	// configured (not the boot interface), in ip= order.
 	Extra []ExtraLink
+	// Lower is the kind of shared root mounted at /ro (the NFS export
+	// by default); the NFS fields above are the export's, also under
+	// sidus.image= (which mounts it at ExportDir).
+	Lower cmdline.LowerKind
+	// LowerSource is what is at /ro: server:path for the NFS export, the
+	// image file (under ExportDir), the RBD snapshot (rbd.Spec.String:
+	// no secret) or the CephFS source (MONS:/PATH).
+	LowerSource string
+	// LowerDev is the image's loop device or the RBD device; "" for NFS
+	// and CephFS.
+	LowerDev string
+	// VerityDev is LowerDev's dm-verity device, the one mounted at /ro;
+	// "" without sidus.verity=.
+	VerityDev string
+	// LowerFSType is the filesystem at /ro: nfs, ceph, or the image's
+	// (squashfs, erofs, ext4).
+	LowerFSType string
 }
 
 // Boot brings the node from the initramfs into the shared root. The steps,
@@ -57,7 +74,12 @@ type Result struct {
 //   - nfs: mount the shared tree read-only at /ro, retrying until the server
 //     answers (rootaufs steps 1 and 2); of several servers (nfsroot=a,b:/path)
 //     the node tries first the one its MAC hashes to (ServerOrder), and
-//     moves on to the next when one is unreachable;
+//     moves on to the next when one is unreachable. Or another shared root
+//     (Config.Lower, lower.go): with sidus.image= the export is mounted at
+//     ExportDir and the image file on it, on a loop device, at /ro; with
+//     root=rbd: the RBD snapshot; with root=cephfs: the CephFS directory
+//     (the cephx key from the initramfs's keyring); an image or RBD
+//     device is checked with dm-verity first when sidus.verity= asks;
 //   - premount: mount the writable layer at /rw, a tmpfs or the iSCSI LUN
 //     labelled root=LABEL= (rootaufs step 3);
 //   - union: stack /ro and /rw at /aufs with overlayfs (aufs if that is all
@@ -66,11 +88,13 @@ type Result struct {
 //     chroot and exec init= with the kernel's arguments for /init
 //     (rootaufs step 5).
 //
-// Every side effect goes through sys and h, and the iSCSI stage's through
-// opts.ISCSI. Boot returns only on error.
+// Every side effect goes through sys and h, the iSCSI stage's through
+// opts.ISCSI and the other shared roots' through opts.Image. Boot returns
+// only on error.
 func Boot(ctx context.Context, cfg *cmdline.Config, sys System, h Handover, log *Logger, opts Options) (*Result, error) {
-	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, disk: opts.Disk, bg: opts.Background, res: &Result{Upper: cfg.Upper}}
-	for _, w := range append(cfg.Warnings, notYet(cfg)...) {
+	b := &booter{ctx: ctx, cfg: cfg, sys: sys, h: h, log: log, iscsi: opts.ISCSI, disk: opts.Disk, image: opts.Image, bg: opts.Background,
+		res: &Result{Upper: cfg.Upper, Lower: lowerKind(cfg)}}
+	for _, w := range slices.Concat(cfg.Warnings, notYet(cfg), lowerWarnings(cfg)) {
 		log.Printf("warning: %s", w)
 	}
 	for _, s := range b.steps() {
@@ -94,6 +118,10 @@ type Options struct {
 	// Disk is the overlayroot=device: writable layer (DefaultDisk for the
 	// real one). With Probe unset, overlayroot=device: fails in premount.
 	Disk DiskStage
+	// Image is the shared roots other than the NFS export: root=rbd:,
+	// root=cephfs:, sidus.image= (DefaultImage for the real one). With a
+	// field they need unset, they fail in the nfs stage.
+	Image ImageStage
 	// Background runs f beside the boot (Main: a goroutine): the modules
 	// stage loads the NFS client and overlayfs (kmod.GroupRoot) that way
 	// while the network stage waits for DHCP. Nil runs f at once, in
@@ -112,7 +140,7 @@ func (b *booter) steps() []step {
 	return []step{
 		{cmdline.StageModules, b.modules},
 		{cmdline.StageNetwork, b.network},
-		{cmdline.StageNFS, b.nfs},
+		{cmdline.StageNFS, b.lower},
 		{cmdline.StagePremount, b.premount},
 		{cmdline.StageUnion, b.union},
 		{cmdline.StageInit, b.handover},
@@ -145,6 +173,7 @@ type booter struct {
 	ibft     *iscsi.IBFT // read once by readIBFT
 	ibftRead bool
 	disk     DiskStage
+	image    ImageStage
 	bg       func(func())
 	// modMu serialises the module loads of the stages and of the
 	// background load; rootMods is closed when that load is done.
@@ -467,14 +496,13 @@ func (b *booter) dhcp(n Network, dev string) (*Lease, error) {
 	}
 }
 
+// nfs mounts the NFS export read-only at exportDir (/ro, or ExportDir
+// for sidus.image=).
 func (b *booter) nfs() error {
 	var clientIP, serverID, next, rootPath string
 	if l := b.res.Lease; l != nil {
 		clientIP = ipStr(l.IP)
 		serverID, next, rootPath = ipStr(l.ServerID), ipStr(l.NextServer), l.RootPath
-	}
-	for _, r := range b.cfg.RootOther {
-		b.log.Printf("warning: root=%s ignored: the root is the NFS export (nfsroot=, root=/dev/nfs) under the writable layer of aufs=%s", r, b.cfg.Upper)
 	}
 	servers, path, err := b.cfg.ResolveNFS(serverID, next, rootPath, clientIP)
 	if err != nil {
@@ -493,7 +521,7 @@ func (b *booter) nfs() error {
 		// whose open-owner sequencing is the weakest; v3 last.
 		versions = defaultNFSVersions
 	}
-	if err := b.sys.MkdirAll(overlay.Default.RO); err != nil {
+	if err := b.sys.MkdirAll(b.exportDir()); err != nil {
 		return err
 	}
 	if err := b.waitRootModules(); err != nil {
@@ -608,7 +636,7 @@ func (b *booter) mountOneServer(server string, resolved map[string]string, path,
 	}
 }
 
-// mountNFS mounts server:path at /ro, trying versions in turn; on success
+// mountNFS mounts server:path at exportDir, trying versions in turn; on success
 // it records the mount in Result and returns ok. Else errs holds each
 // version's failure ("vers=V: ERR"). With stopUnreachable, a failure that
 // says the server cannot be reached (unreachable) ends the tries at once:
@@ -620,9 +648,9 @@ func (b *booter) mountNFS(server, path, clientIP string, versions []string, stop
 			b.loadNFS3()
 		}
 		data := b.cfg.NFSMountOptions(server, clientIP, v)
-		err := b.sys.Mount(src, overlay.Default.RO, "nfs", msRdonly, data)
+		err := b.sys.Mount(src, b.exportDir(), "nfs", msRdonly, data)
 		if err == nil {
-			b.log.Printf("mounted %s at %s read-only (vers=%s, %s)", src, overlay.Default.RO, v, data)
+			b.log.Printf("mounted %s at %s read-only (vers=%s, %s)", src, b.exportDir(), v, data)
 			b.res.NFSServer, b.res.NFSPath, b.res.NFSVersion, b.res.NFSOptions = server, path, v, data
 			return nil, nil, true
 		}
@@ -782,11 +810,12 @@ func (b *booter) union() error {
 // share mounts sidus.shared='s directories straight from the tree over
 // the union (overlay.Share), so that a running node sees what dpkg
 // replaces there; the node's own files under them on an iSCSI upper of
-// an earlier boot are hidden, and it says so.
+// an earlier boot are hidden, and it says so. An image or RBD snapshot
+// root never changes: nothing is shared from it (lowerWarnings).
 func (b *booter) share() error {
 	dirs := b.cfg.SharedDirs()
-	if len(dirs) == 0 {
-		return nil
+	if len(dirs) == 0 || immutableLower(b.cfg) {
+		return nil // an image or a snapshot never changes (lowerWarnings)
 	}
 	tree := b.sys.DirFS(path.Join(overlay.Default.Union, "ro"))
 	upper := b.sys.DirFS(path.Join(overlay.Default.Union, "rw", "upper"))

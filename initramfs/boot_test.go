@@ -217,8 +217,8 @@ func TestBootSeedTmpfs(t *testing.T) {
 		}
 		last += i + 1
 	}
-	if res.NFSVersion != "4.1" || res.Modules != 3 {
-		t.Errorf("result: version %q modules %d", res.NFSVersion, res.Modules)
+	if res.NFSVersion != "4.1" || res.Modules != 3 || res.Lower != cmdline.LowerNFS || res.LowerFSType != "nfs" {
+		t.Errorf("result: version %q modules %d lower %q (%s)", res.NFSVersion, res.Modules, res.Lower, res.LowerFSType)
 	}
 	if c := f.files["/run/net-eth0.conf"]; !strings.Contains(c, "IPV4ADDR='10.0.0.5'") || !strings.Contains(c, "ROOTPATH='/srv/nfsroot/sidus'") {
 		t.Errorf("net conf:\n%s", c)

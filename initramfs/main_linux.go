@@ -39,7 +39,7 @@ func Main() {
 		fatal(log, sys, fatalPlan(panicSecs, nil), fmt.Errorf("kernel command line: %w", err))
 	}
 	rdShell = cfg.RescueShell
-	_, err = Boot(context.Background(), cfg, sys, sys, log, Options{ISCSI: DefaultISCSI(), Disk: DefaultDisk(), Background: func(f func()) { go f() }})
+	_, err = Boot(context.Background(), cfg, sys, sys, log, Options{ISCSI: DefaultISCSI(), Disk: DefaultDisk(), Image: DefaultImage(), Background: func(f func()) { go f() }})
 	fatal(log, sys, fatalPlan(panicSecs, rdShell), err)
 }
 

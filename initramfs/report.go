@@ -22,7 +22,8 @@ type report struct {
 	TotalSeconds  float64       `json:"total_seconds"`
 	Lease         *reportLease  `json:"lease,omitempty"`            // absent with ip=off
 	Extra         []reportExtra `json:"extra_interfaces,omitempty"` // the other ip= interfaces; absent without
-	NFS           reportNFS     `json:"nfs"`
+	NFS           reportNFS     `json:"nfs"`                        // the export; also under an image lower, empty under a Ceph one
+	Lower         reportLower   `json:"lower"`
 	Upper         reportUpper   `json:"upper"`
 	Union         string        `json:"union"`
 	ModulesLoaded int           `json:"modules_loaded"`
@@ -68,17 +69,29 @@ type reportNFS struct {
 	Servers []string `json:"servers,omitempty"` // the servers named (nfsroot=a,b:/path), absent with one
 }
 
+// reportLower is the shared root at /ro (Result.Lower...): no secret, the
+// RBD spec is rbd.Spec.String's.
+type reportLower struct {
+	Kind         cmdline.LowerKind `json:"kind"`   // nfs, image, rbd or cephfs
+	Source       string            `json:"source"` // server:path, the image file, the RBD spec or MONS:/PATH
+	Device       string            `json:"device,omitempty"`
+	Verity       bool              `json:"verity"`
+	VerityDevice string            `json:"verity_device,omitempty"`
+	FSType       string            `json:"fstype"`
+}
+
 type reportUpper struct {
 	Kind   cmdline.UpperKind `json:"kind"`
 	Device string            `json:"device"`
 }
 
 // Report renders the boot report. It holds no secrets: the config's iSCSI
-// passwords are never part of Result.
+// passwords and the cephx key are never part of Result.
 func (r *Result) Report(stages []StageTiming, total float64, written []string) ([]byte, error) {
 	rep := report{Lease: leaseReport(r.Lease), Union: r.Union, ModulesLoaded: r.Modules, TotalSeconds: total, Written: written,
 		NFS:   reportNFS{Server: r.NFSServer, Path: r.NFSPath, Version: r.NFSVersion, Options: r.NFSOptions, Servers: r.NFSServers},
-		Upper: reportUpper{Kind: r.Upper, Device: r.UpperDev}}
+		Upper: reportUpper{Kind: r.Upper, Device: r.UpperDev},
+		Lower: reportLower{Kind: r.Lower, Source: r.LowerSource, Device: r.LowerDev, Verity: r.VerityDev != "", VerityDevice: r.VerityDev, FSType: r.LowerFSType}}
 	for _, x := range r.Extra {
 		rep.Extra = append(rep.Extra, reportExtra{Device: x.Device, Mode: string(x.Mode), MTU: x.MTU, MAC: x.MAC,
 			DefaultRoute: x.DefaultRoute, Lease: leaseReport(x.Lease)})

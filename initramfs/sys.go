@@ -12,9 +12,10 @@ import (
 
 // System is the seam between the boot sequence and the kernel: every side
 // effect of Boot goes through it (the iSCSI stage's through
-// Options.ISCSI), and so does every read of the clock and of the host's
-// trees, so tests run Boot on a fake that records calls and writes
-// nothing. The Linux implementation is in sys_linux.go.
+// Options.ISCSI, the loop, RBD and dm-verity devices of the other shared
+// roots through Options.Image), and so does every read of the clock and
+// of the host's trees, so tests run Boot on a fake that records calls and
+// writes nothing. The Linux implementation is in sys_linux.go.
 type System interface {
 	// Mount is mount(2).
 	Mount(source, target, fstype string, flags uintptr, data string) error

@@ -40,6 +40,25 @@ func (c *Config) canonicalCmdline() string {
 	for _, r := range c.RootOther {
 		add("root", r)
 	}
+	// After RootOther, which names no kind of shared root: this root= is
+	// the last that does.
+	switch c.Lower {
+	case LowerRBD:
+		add("root", "rbd:"+c.RBD.String())
+	case LowerCephFS:
+		add("root", "cephfs:"+c.CephFSPath)
+	}
+	if len(c.CephMons) > 0 {
+		add("sidus.ceph.mon", strings.Join(c.CephMons, ","))
+	}
+	for _, o := range []struct{ key, val string }{
+		{"sidus.ceph.user", c.CephUser}, {"sidus.cephfs.fs", c.CephFS}, {"sidus.image", c.Image},
+		{"sidus.verity", c.VerityRootHash}, {"rootfstype", c.LowerFSType},
+	} {
+		if o.val != "" {
+			add(o.key, o.val)
+		}
+	}
 	for _, n := range c.IfNames {
 		add("ifname", n.Name+":"+n.MAC.String())
 	}

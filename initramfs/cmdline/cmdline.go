@@ -15,6 +15,8 @@
 // cloud-initramfs-tools' overlayroot=. testdata/cmdline/dialects.tsv holds
 // examples of each, with their source and meaning. What cannot be
 // honoured is parsed with its nearest meaning and a Config.Warnings line.
+// SIDUS's own root=rbd:, root=cephfs: and sidus.image= (lower.go) choose
+// a shared root other than the NFS export.
 package cmdline
 
 import (
@@ -33,7 +35,7 @@ import (
 const (
 	StageModules  = "modules"  // load the kernel modules
 	StageNetwork  = "network"  // bring up the NIC, DHCP or static ip=
-	StageNFS      = "nfs"      // mount the NFS root read-only
+	StageNFS      = "nfs"      // mount the NFS root (or another shared root, lower.go) read-only
 	StagePremount = "premount" // mount the writable layer (before the union); bare "break" stops here
 	StageUnion    = "union"    // stack the read-only and writable layers
 	StageInit     = "init"     // just before switch_root and exec init=
@@ -144,6 +146,7 @@ func Parse(cmdline string, args, environ []string) (*Config, error) {
 	c := &Config{
 		IP:       IPConfig{Mode: IPDHCP},
 		Upper:    UpperTmpfs,
+		Lower:    LowerNFS,
 		InitArgs: slices.Clone(args),
 		ISCSI:    map[string]string{},
 		Sidus:    map[string]string{},
@@ -176,7 +179,9 @@ func Parse(cmdline string, args, environ []string) (*Config, error) {
 			return nil, err
 		}
 	}
-	p.finish()
+	if err := p.finish(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -210,8 +215,9 @@ func (p *parser) askISCSI(key, v string) {
 	}
 }
 
-// finish applies what depends on the whole line.
-func (p *parser) finish() {
+// finish applies what depends on the whole line; its error is a
+// combination of parameters that cannot boot.
+func (p *parser) finish() error {
 	c := p.c
 	p.finishIP()
 	if p.noBootIF {
@@ -235,6 +241,7 @@ func (p *parser) finish() {
 		}
 		p.warn(p.iscsiParam, "", "an iSCSI target is configured but the writable layer is %s (%s); add aufs=iscsi to keep the node's changes on it", c.Upper, how)
 	}
+	return p.finishLower()
 }
 
 // checkInitWords rejects a stray double quote in the words after "--": the
@@ -292,6 +299,9 @@ var params = map[string]handler{
 	// NFS root and root= (nfs.go).
 	"nfsroot": (*parser).parseNFSRoot,
 	"root":    (*parser).parseRoot,
+	// Shared roots other than the NFS export (lower.go; their sidus.*
+	// options are in lowerSidus).
+	"rootfstype": (*parser).parseRootFSType,
 	// Network (ip.go, netdev.go).
 	"ip":       (*parser).parseIP,
 	"nfsaddrs": (*parser).parseIP, // the kernel's old name of ip=
@@ -511,6 +521,9 @@ func (p *parser) parseSidus(key, v string) error {
 	if name == "test" || strings.HasPrefix(name, "test.") {
 		return nil // sidus.test*: reserved for the booted root (the test harness's root reads them)
 	}
+	if known, err := p.parseLowerSidus(key, name, v); known {
+		return err
+	}
 	switch name {
 	case "live", "shared":
 		check := parseLive
@@ -548,6 +561,9 @@ func (p *parser) parseSidus(key, v string) error {
 		known = append(known, "sidus."+o.key+"="+strings.Join(o.values, "|"))
 	}
 	known = append(known, "sidus.iscsi.recovery=SECONDS", liveForm, sharedForm)
+	for _, o := range lowerSidus {
+		known = append(known, o.form)
+	}
 	return &ParamError{Param: key, Value: v, Reason: "unknown sidus option", Expected: "one of " + strings.Join(known, ", ")}
 }
 

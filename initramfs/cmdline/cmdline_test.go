@@ -20,6 +20,7 @@ func clDefaults() *Config {
 	return &Config{
 		IP:    IPConfig{Mode: IPDHCP},
 		Upper: UpperTmpfs,
+		Lower: LowerNFS,
 		ISCSI: map[string]string{},
 		Sidus: map[string]string{},
 	}

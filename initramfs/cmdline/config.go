@@ -34,6 +34,39 @@ type Config struct {
 	NFSRootPathOptions []string
 	NFSRootPathVersion string // its vers=/vN or nfs4: prefix; WantNFSVersion uses it when NFSVersion is ""
 
+	// Shared root ("lower", lower.go): what the boot mounts read-only at
+	// /ro. LowerNFS (the default) is the NFS export above; sidus.image=
+	// (LowerImage) is an image file on that export; root=rbd:
+	// (LowerRBD) and root=cephfs: (LowerCephFS) are on Ceph, whose
+	// monitors sidus.ceph.mon= gives. The last root= that names a kind
+	// wins; nfsroot= does not choose one.
+	Lower LowerKind
+	// RBD is root=rbd:POOL/IMAGE@SNAP; zero unless Lower is LowerRBD.
+	RBD RBDImage
+	// CephFSPath is root=cephfs:'s directory, cleaned ("/" by default);
+	// "" unless Lower is LowerCephFS.
+	CephFSPath string
+	// CephFS is sidus.cephfs.fs=: the name of root=cephfs:'s file system
+	// ("" = the cluster's default one).
+	CephFS string
+	// CephMons are sidus.ceph.mon='s monitors, in order, each "ip:port"
+	// (DefaultCephMonPort when not given).
+	CephMons []string
+	// CephUser is sidus.ceph.user=: the NAME of the keyring's
+	// [client.NAME] section ("" = its first client section). The key is
+	// never on the command line: the boot reads it from the initramfs.
+	CephUser string
+	// Image is sidus.image=: the image file's path from the NFS export's
+	// root, cleaned, without a leading '/' or a ".." component.
+	Image string
+	// VerityRootHash is sidus.verity= (hexadecimal): the image or RBD
+	// device is opened with dm-verity against it. Parse allows it only
+	// with LowerRBD and LowerImage.
+	VerityRootHash string
+	// LowerFSType is rootfstype=: the filesystem of the image or RBD
+	// device, one of LowerFSTypes ("" = detect it).
+	LowerFSType string
+
 	// Network (ip=, nfsaddrs=, BOOTIF=, bootdev=, ifname=, bond=, team=, vlan=).
 	//
 	// IP is the boot NIC's configuration: the ip= for bootdev= if there is
@@ -120,7 +153,9 @@ type Config struct {
 	ISCSIFirmware bool
 
 	// Sidus holds sidus.* options (sidus.format=empty, sidus.iscsi.fallback=...),
-	// keyed without the "sidus." prefix.
+	// keyed without the "sidus." prefix; not those of the shared root
+	// (sidus.ceph.*, sidus.cephfs.fs, sidus.image, sidus.verity), which
+	// are in their own fields above.
 	Sidus map[string]string
 
 	// Warnings are the forms Parse accepted with an approximate meaning

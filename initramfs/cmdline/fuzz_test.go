@@ -31,6 +31,10 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(SeedISCSI, "ISCSI_TARGET_IP=\nISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default\nPATH=/bin")
 	f.Add(`a="b c" "d=e f" -- "" x="y z"`, "iscsi_password=p w")
+	// The shared roots other than the NFS export (lower.go).
+	f.Add("root=rbd:sidus/debian@v1 sidus.ceph.mon=10.0.0.1,10.0.0.2:3300 sidus.ceph.user=client.sidus sidus.verity=ab01 rootfstype=erofs ip=dhcp aufs=tmpfs", "")
+	f.Add("root=cephfs:/roots/debian sidus.cephfs.fs=hpc sidus.ceph.mon=10.0.0.1 root=LABEL=ISCSI", "")
+	f.Add("root=/dev/nfs nfsroot=10.0.0.2:/srv/images sidus.image=/debian/./root.squashfs sidus.verity=00ff", "")
 	f.Fuzz(func(t *testing.T, cmdline, env string) {
 		var environ []string
 		if env != "" {

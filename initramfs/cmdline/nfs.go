@@ -61,14 +61,32 @@ func (c *Config) nfsServers() []string {
 // value say what SIDUS always does (an NFS root, DHCP filling in what
 // nfsroot= leaves); LABEL= names the writable device's filesystem; dracut's
 // nfs[4], nfs[4]:..., <server>:/<path> and /<path> (not under /dev) set the
-// NFS root like nfsroot=; iscsi: adds an iSCSI target like netroot=.
-// Anything else is recorded in RootOther.
+// NFS root like nfsroot=; iscsi: adds an iSCSI target like netroot=;
+// rbd: and cephfs: make the shared root a Ceph one (lower.go). Anything
+// else is recorded in RootOther. The NFS forms and rbd:, cephfs: choose
+// the kind of shared root (Config.Lower): the last of them wins.
 func (p *parser) parseRoot(key, v string) error {
 	c := p.c
 	switch {
 	case v == "", v == "/dev/nfs", v == "dhcp":
+		c.setLower(LowerNFS)
 	case v == "dhcp6":
+		c.setLower(LowerNFS)
 		p.warn(key, v, "DHCPv6 is not supported; the NFS root is taken from the DHCP (IPv4) root-path")
+	case v == "rbd", strings.HasPrefix(v, "rbd:"):
+		img, err := parseRBDRoot(key, v)
+		if err != nil {
+			return err
+		}
+		c.setLower(LowerRBD)
+		c.RBD = img
+	case v == "cephfs", strings.HasPrefix(v, "cephfs:"):
+		dir, err := parseCephFSRoot(key, v)
+		if err != nil {
+			return err
+		}
+		c.setLower(LowerCephFS)
+		c.CephFSPath = dir
 	case strings.HasPrefix(v, "LABEL="):
 		label := strings.TrimPrefix(v, "LABEL=")
 		if label == "" {
@@ -82,6 +100,7 @@ func (p *parser) parseRoot(key, v string) error {
 	case v == "nfs", v == "nfs4":
 		spec, _ := splitNFSRoot(v + ":") // an NFS root, all from DHCP
 		c.setNFS(spec)
+		c.setLower(LowerNFS)
 	case strings.HasPrefix(v, "nfs:"), strings.HasPrefix(v, "nfs4:"),
 		strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "/dev/"),
 		isServerPath(v):
@@ -93,6 +112,7 @@ func (p *parser) parseRoot(key, v string) error {
 			return nfsParamError(key, v, err, rootNFSForm)
 		}
 		c.setNFS(spec)
+		c.setLower(LowerNFS)
 	default:
 		c.RootOther = append(c.RootOther, v)
 	}

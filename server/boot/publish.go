@@ -156,6 +156,7 @@ func Publish(c *config.Config, o Options) error {
 	opts := image.Options{
 		BaseDir: root, KernelVersion: kver, Modules: c.Boot.Modules, Compression: c.Boot.Compression,
 		Init: initPath, Agent: agentPath, Shell: c.Boot.Shell, MTime: o.MTime, Log: o.Log,
+		CephKeyring: c.Generations.NodeKeyring,
 	}
 	o.logf("packing %s for kernel %s of %s (generation %d)...", InitrdFile, kver, root, gen)
 	start := time.Now()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sidus-go/sidus/server/boot"
 	"github.com/sidus-go/sidus/server/files"
+	"github.com/sidus-go/sidus/server/generation"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +35,11 @@ sets the packed files' time.`,
 			if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 				o.MTime, _ = strconv.ParseInt(s, 10, 64)
 			}
-			return boot.Publish(c, o)
+			if err := boot.Publish(c, o); err != nil {
+				return err
+			}
+			// Keep the boot files on the current generation, if any.
+			return generation.WriteBootFiles(c, &files.Writer{DryRun: a.dryRun, Log: a.log()})
 		},
 	}
 	publish.Flags().StringVar(&kernel, "kernel", "", "kernel `VERSION` of the tree (default: the tree's /vmlinuz, else the newest)")
@@ -65,7 +70,11 @@ sets the packed files' time.`,
 			if err != nil {
 				return err
 			}
-			return boot.WriteConfigs(c, &files.Writer{DryRun: a.dryRun, Log: a.log()})
+			w := &files.Writer{DryRun: a.dryRun, Log: a.log()}
+			if err := boot.WriteConfigs(c, w); err != nil {
+				return err
+			}
+			return generation.WriteBootFiles(c, w)
 		},
 	}
 	cmd.AddCommand(publish, rollback, configs)

@@ -85,6 +85,7 @@ With --dry-run, commands say what they would change and change nothing.`,
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "no progress lines")
 	root.MarkPersistentFlagFilename("config", "toml")
 	root.AddCommand(a.configCmd(), a.treeCmd(), a.bootCmd(), a.nodeCmd(), a.setupCmd(), a.checkCmd())
+	root.AddCommand(a.genCmd())
 	return root
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/sidus-go/sidus/server/files"
+	"github.com/sidus-go/sidus/server/generation"
 	"github.com/sidus-go/sidus/server/nodes"
 	"github.com/spf13/cobra"
 )
@@ -38,8 +40,11 @@ adding the same node again changes nothing.`,
 				return err
 			}
 			r.Name = args[0]
-			_, err = m.Add(cmd.Context(), r)
-			return err
+			if _, err = m.Add(cmd.Context(), r); err != nil {
+				return err
+			}
+			// The node's file boots the current generation, if any.
+			return generation.WriteBootFiles(m.Config, &files.Writer{DryRun: a.dryRun, Log: a.log()})
 		},
 	}
 	add.Flags().StringVar(&r.MAC, "mac", "", "the node's boot NIC `MAC` (aa:bb:cc:dd:ee:ff)")

@@ -31,6 +31,12 @@ const (
 	Ganesha   = "nfs-ganesha"
 )
 
+// Generation backends: where `sidus gen publish` stores the images.
+const (
+	BackendNFS = "nfs" // squashfs files under the NFS export
+	BackendRBD = "rbd" // Ceph RBD images, one protected snapshot each
+)
+
 // Config is sidus.toml. Paths are absolute.
 type Config struct {
 	// Tree is the shared Debian tree, exported read-only over NFS.
@@ -44,6 +50,8 @@ type Config struct {
 	DHCP    DHCP    `toml:"dhcp"`
 	NFS     NFS     `toml:"nfs"`
 	ISCSI   ISCSI   `toml:"iscsi"`
+
+	Generations Generations `toml:"generations"`
 
 	// Prefix and ServerAddr are Network.CIDR and Network.ServerIP, parsed.
 	Prefix     netip.Prefix `toml:"-"`
@@ -132,6 +140,48 @@ type ISCSI struct {
 	Label string `toml:"label"`
 	// DefaultSize is a LUN's size when --iscsi is given no size.
 	DefaultSize string `toml:"default_size"`
+}
+
+// Generations is what `sidus gen` publishes: the tree as numbered,
+// immutable squashfs images that nodes boot, kept in a backend.
+type Generations struct {
+	// Backend is nfs (default) or rbd.
+	Backend string `toml:"backend"`
+	// NFSDir (nfs) holds gen-NNNN.squashfs, relative to the NFS export
+	// (the tree); it is left out of the images.
+	NFSDir string `toml:"nfs_dir"`
+	// RBDPool (rbd) holds the images gen-NNNN, each with snapshot @gen.
+	RBDPool string `toml:"rbd_pool"`
+	// CephMonitors (rbd) are the monitors nodes map from, IPv4:PORT
+	// (port default 6789), on the nodes' command line.
+	CephMonitors []string `toml:"ceph_monitors"`
+	// CephConf, CephKeyring and CephID are this server's Ceph client,
+	// which imports and removes the images (default the admin's).
+	CephConf    string `toml:"ceph_conf"`
+	CephKeyring string `toml:"ceph_keyring"`
+	CephID      string `toml:"ceph_id"`
+	// NodeKeyring (rbd) is the nodes' own cephx keyring (a read-only
+	// client: mon 'profile rbd' osd 'profile rbd-read-only pool=POOL'),
+	// which `sidus boot publish` packs into initrd.img-Sidus, root-only;
+	// it never goes on the command line.
+	NodeKeyring string `toml:"node_keyring"`
+	// Keep is how many generations `sidus gen prune` keeps (default 3).
+	Keep int `toml:"keep"`
+	// Verity appends a dm-verity hash tree to each image, its root hash
+	// on the nodes' command line.
+	Verity bool `toml:"verity"`
+}
+
+// CheckRBD reports whether the rbd backend is configured (rbd_pool and
+// ceph_monitors set), as a *KeyError naming the missing key.
+func (g *Generations) CheckRBD() error {
+	if g.RBDPool == "" {
+		return &KeyError{Key: "generations.rbd_pool", Want: "the Ceph pool that holds the generations' RBD images (backend rbd)"}
+	}
+	if len(g.CephMonitors) == 0 {
+		return &KeyError{Key: "generations.ceph_monitors", Want: `the Ceph monitors nodes map from, e.g. ["192.168.1.10:6789"] (backend rbd)`}
+	}
+	return nil
 }
 
 // KeyError is a bad value in the configuration.
@@ -315,7 +365,78 @@ func (c *Config) fill() error {
 	if c.Tree == "/" {
 		return &KeyError{Key: "tree", Value: c.Tree, Want: "the shared tree's own directory, not /"}
 	}
+	return c.Generations.fill()
+}
+
+func (g *Generations) fill() error {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&g.Backend, BackendNFS)
+	def(&g.NFSDir, "var/lib/sidus/generations")
+	def(&g.CephID, "admin")
+	def(&g.CephConf, "/etc/ceph/ceph.conf")
+	def(&g.CephKeyring, "/etc/ceph/ceph.client."+g.CephID+".keyring")
+	if g.Keep == 0 {
+		g.Keep = 3
+	}
+	if g.Backend != BackendNFS && g.Backend != BackendRBD {
+		return &KeyError{Key: "generations.backend", Value: g.Backend, Want: BackendNFS + " or " + BackendRBD}
+	}
+	d := strings.TrimSuffix(g.NFSDir, "/")
+	if filepath.IsAbs(d) || d != filepath.Clean(d) || d == "." || d == ".." || strings.HasPrefix(d, "../") || strings.ContainsAny(d, " \t\n\",\\") {
+		return &KeyError{Key: "generations.nfs_dir", Value: g.NFSDir, Want: "a directory relative to the NFS export (the tree), without blanks or '..', e.g. var/lib/sidus/generations"}
+	}
+	g.NFSDir = d
+	if g.Keep < 1 {
+		return &KeyError{Key: "generations.keep", Value: fmt.Sprint(g.Keep), Want: "at least 1"}
+	}
+	if g.RBDPool != "" && !validCephName(g.RBDPool) {
+		return &KeyError{Key: "generations.rbd_pool", Value: g.RBDPool, Want: "a Ceph pool name: letters, digits, '.', '-' or '_'"}
+	}
+	if !validCephName(g.CephID) {
+		return &KeyError{Key: "generations.ceph_id", Value: g.CephID, Want: "a Ceph client id without client., e.g. admin"}
+	}
+	for i, m := range g.CephMonitors {
+		key := fmt.Sprintf("generations.ceph_monitors[%d]", i)
+		want := "an IPv4 address with an optional port, e.g. 192.168.1.10:6789"
+		if !strings.Contains(m, ":") {
+			m += ":6789"
+		}
+		ap, err := netip.ParseAddrPort(m)
+		if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
+			return &KeyError{Key: key, Value: g.CephMonitors[i], Want: want}
+		}
+		g.CephMonitors[i] = ap.String()
+	}
+	for _, p := range []struct {
+		key string
+		val *string
+	}{{"generations.ceph_conf", &g.CephConf}, {"generations.ceph_keyring", &g.CephKeyring}} {
+		if !filepath.IsAbs(*p.val) || strings.ContainsAny(*p.val, "\n\"") {
+			return &KeyError{Key: p.key, Value: *p.val, Want: "an absolute path"}
+		}
+		*p.val = filepath.Clean(*p.val)
+	}
+	if g.Backend == BackendRBD {
+		return g.CheckRBD()
+	}
 	return nil
+}
+
+// validCephName reports whether s is a plain Ceph pool or client name.
+func validCephName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func validLabel(s string) bool {
@@ -449,4 +570,21 @@ lun_dir = "/srv/iscsi"
 target_prefix = "iqn.2013-04.zone.sidus.target"
 label = "ISCSI"
 default_size = "20G"
+
+[generations]
+# sidus gen publish: the tree as numbered, read-only squashfs images that
+# nodes boot (sidus gen rollback switches back, sidus gen prune removes).
+backend = "nfs"                # or rbd (Ceph)
+# nfs: the images' directory, relative to the NFS export (the tree); it is
+# left out of the images themselves.
+nfs_dir = "var/lib/sidus/generations"
+keep = 3                       # sidus gen prune keeps the last 3 (and the current)
+verity = false                 # append a dm-verity hash tree to each image
+# rbd: the pool, the monitors nodes map from (IPv4:PORT), and this server's
+# Ceph client (the nodes' own cephx key goes in the initrd, never here).
+# rbd_pool = "sidus"
+# ceph_monitors = ["192.168.1.10:6789"]
+# ceph_conf = "/etc/ceph/ceph.conf"
+# ceph_keyring = "/etc/ceph/ceph.client.admin.keyring"
+# ceph_id = "admin"
 `

@@ -1,0 +1,331 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidus-go/sidus/qemu/disk"
+	"github.com/sidus-go/sidus/qemu/gobuild"
+	"github.com/sidus-go/sidus/qemu/lab"
+	"github.com/sidus-go/sidus/qemu/roots"
+	"github.com/sidus-go/sidus/qemu/vm"
+	"github.com/sidus-go/sidus/server/generation"
+)
+
+// The shared root past one NFS server (issue 15): RBD snapshots and CephFS
+// from a real Ceph cluster in the lab (mon, mgr, two OSDs on files, mds),
+// squashfs generations on the NFS export, dm-verity. One cluster and one
+// lab serve every case.
+
+// genMarker is the file of the test roots that says which generation a
+// node booted.
+const genMarker = "/etc/sidus-generation"
+
+// genRoot makes a copy of the busybox test root whose genMarker says name.
+func genRoot(t *testing.T, dir, name string) string {
+	t.Helper()
+	root := filepath.Join(dir, "tree-"+name)
+	if out, err := exec.Command("cp", "-a", rootDir, root).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(root, genMarker), []byte(name+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// squash builds root's squashfs image at out (as sidus gen publish does)
+// and, with verity, appends its dm-verity hash tree and returns the root
+// hash.
+func squash(t *testing.T, root, out string, verity bool) string {
+	t.Helper()
+	run := func(args []string) string {
+		o, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, o)
+		}
+		return string(o)
+	}
+	run(generation.MksquashfsCmd(root, out, nil).Args)
+	if !verity {
+		return ""
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := generation.Padded(fi.Size())
+	if err := os.Truncate(out, off); err != nil {
+		t.Fatal(err)
+	}
+	h, err := generation.ParseRootHash(run(generation.VerityCmd(out, off).Args))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// cephEnv is what the Ceph cases share.
+type cephEnv struct {
+	lab    *lab.Lab
+	ceph   *lab.Ceph
+	initrd string
+	mon    string
+	keys   []string // the cephx keys in the initrd, which must never show
+}
+
+// cephNodeIP is the fixed address of the node on tap 0, whose iSCSI
+// target is iqnPrefix+cephNodeIP.
+const cephNodeIP = "192.168.77.61"
+
+func TestCephRoots(t *testing.T) {
+	setup(t)
+	dir := t.TempDir()
+	export := filepath.Join(dir, "export")
+	if err := os.MkdirAll(filepath.Join(export, "generations"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gen1 := genRoot(t, dir, "gen-1")
+	img1 := filepath.Join(export, "generations", "gen-0001.squashfs")
+	squash(t, gen1, img1, false)
+	imgV := filepath.Join(dir, "gen-1-verity.squashfs")
+	hashV := squash(t, gen1, imgV, true)
+	imgBad := filepath.Join(dir, "gen-1-tampered.squashfs")
+	tamper(t, imgV, imgBad)
+	if err := os.Link(imgV, filepath.Join(export, "generations", "gen-0001v.squashfs")); err != nil {
+		t.Fatal(err)
+	}
+
+	lun := filepath.Join(dir, "rw.img")
+	if err := disk.MakeExt4(lun, lunMB, rwLabel); err != nil {
+		t.Fatal(err)
+	}
+	var hosts []lab.DHCPHost
+	for i := 0; i < 8; i++ {
+		hosts = append(hosts, lab.DHCPHost{MAC: lab.MAC(i), IP: fmt.Sprintf("192.168.77.%d", 61+i), Hostname: fmt.Sprintf("ceph%d", i)})
+	}
+	l := lab.Start(t, lab.Options{RootDir: export, Taps: 8, Tgtd: true, Hosts: hosts})
+	if err := l.AddISCSITarget(lab.ISCSITarget{TID: 1, Name: iqnPrefix + cephNodeIP, Image: lun}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.StartCeph(lab.CephOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range [][]string{
+		{"import", img1, c.Pool + "/gen-0001"}, {"snap", "create", c.Pool + "/gen-0001@gen"}, {"snap", "protect", c.Pool + "/gen-0001@gen"},
+		{"import", imgV, c.Pool + "/gen-0001v"}, {"snap", "create", c.Pool + "/gen-0001v@gen"},
+		{"import", imgBad, c.Pool + "/gen-bad"}, {"snap", "create", c.Pool + "/gen-bad@gen"},
+	} {
+		if out, err := c.RBD(s...); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	// CephFS holds the generation-1 tree, copied with ceph-fuse.
+	fsDir := filepath.Join(dir, "cephfs")
+	umount, err := c.MountFS(fsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", gen1+"/.", fsDir+"/").CombinedOutput(); err != nil {
+		t.Fatalf("fill CephFS: %v %s", err, out)
+	}
+	mounted := true
+	defer func() {
+		if mounted {
+			umount()
+		}
+	}()
+
+	// The nodes' keyring: a read-only RBD client and a read-only CephFS one.
+	rbdKey, err := c.ReadOnlyRBDClient("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsKey, err := c.ReadOnlyFSClient("fsnode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := filepath.Join(dir, "ceph.keyring")
+	if err := os.WriteFile(ring, append(append(rbdKey, '\n'), fsKey...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &cephEnv{lab: l, ceph: c, mon: c.Mon}
+	for _, k := range [][]byte{rbdKey, fsKey} {
+		if m := regexp.MustCompile(`key = (\S+)`).FindSubmatch(k); m != nil {
+			e.keys = append(e.keys, string(m[1]))
+		}
+	}
+	if e.initrd, err = gobuild.Initrd(gobuild.InitrdOptions{Dir: buildDir, Kernel: guest, Shell: roots.BusyboxPath,
+		Modules: []string{"rbd", "ceph", "dm_verity"}, CephKeyring: ring, Out: filepath.Join(dir, "initrd-ceph.img")}); err != nil {
+		t.Fatal(err)
+	}
+	rbdLine := "root=rbd:" + c.Pool + "/gen-0001@gen sidus.ceph.mon=" + c.Mon
+	report := "sidus.test.report=" + genMarker
+
+	// Case 1: an RBD generation under a tmpfs upper, then under the iSCSI
+	// LUN of the node (the seed's iSCSI words).
+	t.Run("rbd-tmpfs", func(t *testing.T) {
+		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report)
+		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+		if !matchLine(vm, `sidus: .*rbd `+c.Pool+`/gen-0001@gen`) {
+			t.Errorf("no line names the mapped snapshot")
+		}
+	})
+	t.Run("rbd-iscsi", func(t *testing.T) {
+		vm := e.boot(t, 0, rbdLine+" aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI "+report)
+		e.expectImageRoot(t, vm, "ext4", "gen-1")
+	})
+	// Case 2: the CephFS tree, live: a change of the tree reaches the
+	// running node.
+	t.Run("cephfs", func(t *testing.T) {
+		vm := e.boot(t, 0, "root=cephfs:/ sidus.ceph.mon="+c.Mon+" sidus.ceph.user=fsnode aufs=tmpfs sidus.test=hold sidus.test.every=3 "+report)
+		if _, err := vm.ExpectAll(bootTimeout,
+			`SIDUS-ROOT: mount /ro ceph ro,`,
+			`SIDUS-ROOT: file `+genMarker+` gen-1`,
+			`SIDUS-ROOT: hold`); err != nil {
+			return
+		}
+		if err := os.WriteFile(filepath.Join(fsDir, genMarker[1:]), []byte("gen-1-changed\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		changed := time.Now()
+		if _, err := vm.Expect(`SIDUS-ROOT: file `+genMarker+` gen-1-changed`, 60*time.Second); err != nil {
+			return
+		}
+		t.Logf("cephfs: the running node saw the tree's change within %v", time.Since(changed).Round(100*time.Millisecond))
+		e.noKeys(t, vm)
+	})
+	if err := umount(); err != nil {
+		t.Error(err)
+	}
+	mounted = false
+	// Case 4: dm-verity: the image with its hash tree boots; a tampered
+	// copy is refused.
+	t.Run("verity", func(t *testing.T) {
+		vm := e.boot(t, 0, "root=rbd:"+c.Pool+"/gen-0001v@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs "+report)
+		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+		vm = e.boot(t, 0, "root=rbd:"+c.Pool+"/gen-bad@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs panic=5 "+report)
+		if _, err := vm.ExpectAll(bootTimeout, `sidus: FATAL: .*dm-verity`, `sidus: panic=5: rebooting in 5 seconds`); err != nil {
+			return
+		}
+		if matchLine(vm, `SIDUS-ROOT: init-started`) {
+			t.Errorf("the tampered image booted")
+		}
+	})
+	// The same generations without Ceph: a squashfs file on the NFS
+	// export, loop-mounted, with and without dm-verity.
+	t.Run("image-nfs", func(t *testing.T) {
+		nfs := "root=/dev/nfs nfsroot=" + l.NFSRoot() + " "
+		vm := e.boot(t, 0, nfs+"sidus.image=generations/gen-0001.squashfs aufs=tmpfs "+report)
+		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+		vm = e.boot(t, 0, nfs+"sidus.image=generations/gen-0001v.squashfs sidus.verity="+hashV+" aufs=tmpfs "+report)
+		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+	})
+	// Case 3: eight nodes boot from one RBD generation while an OSD is
+	// killed (pool size 2): all eight boot.
+	t.Run("eight-nodes-osd-down", func(t *testing.T) {
+		var vms []*vm.VM
+		for i := 0; i < 8; i++ {
+			vms = append(vms, e.boot(t, i, rbdLine+" aufs=tmpfs "+report, func(o *vm.Options) { o.Memory = "384M" }))
+		}
+		if _, err := vms[0].Expect(`sidus: .*rbd `+c.Pool+`/gen-0001@gen`, bootTimeout*2); err != nil {
+			return
+		}
+		if err := c.KillOSD(1); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		var wg sync.WaitGroup
+		ok := make([]bool, len(vms))
+		for i, vm := range vms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := vm.TryExpect(`SIDUS-ROOT: done`, 4*bootTimeout)
+				ok[i] = err == nil
+			}()
+		}
+		wg.Wait()
+		n := 0
+		for i, good := range ok {
+			if good {
+				n++
+			} else {
+				t.Errorf("node %d did not boot with osd.1 down:\n%s", i, vms[i].Tail(30))
+			}
+		}
+		t.Logf("%d of 8 nodes booted from one RBD generation with osd.1 killed %v before the last was done", n, time.Since(killed).Round(time.Second))
+		for _, vm := range vms {
+			e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+		}
+	})
+}
+
+// boot starts a node on tap i with the Ceph initrd.
+func (e *cephEnv) boot(t *testing.T, i int, line string, mod ...func(*vm.Options)) *vm.VM {
+	t.Helper()
+	o := vm.Options{Kernel: guest.Vmlinuz, Initrd: e.initrd, Append: "console=ttyS0 ip=dhcp panic=-1 " + line, NoReboot: true,
+		NetDevs: []vm.NetDev{e.lab.NetDev(i)}}
+	for _, f := range mod {
+		f(&o)
+	}
+	return vm.Start(t, e.lab, o)
+}
+
+// expectImageRoot checks the report of a node booted on a squashfs
+// generation under the upper (tmpfs or ext4), which says generation gen.
+func (e *cephEnv) expectImageRoot(t *testing.T, vm *vm.VM, upper, gen string) {
+	t.Helper()
+	if _, err := vm.ExpectAll(bootTimeout,
+		`sidus: stage nfs: done in`,
+		`SIDUS-ROOT: mount / overlay rw,.*lowerdir=/ro,upperdir=/rw/upper`,
+		`SIDUS-ROOT: mount /ro squashfs ro`,
+		`SIDUS-ROOT: mount /rw `+upper+` rw`,
+		`SIDUS-ROOT: write / ok`,
+		`SIDUS-ROOT: write /ro fail`,
+		`SIDUS-ROOT: file `+genMarker+` `+gen,
+		`SIDUS-ROOT: done`); err != nil {
+		return
+	}
+	if err := vm.Wait(60 * time.Second); err != nil {
+		t.Errorf("qemu after poweroff: %v", err)
+	}
+	e.noKeys(t, vm)
+}
+
+// noKeys fails if a cephx key shows on the console (the init's logs and
+// the root's report, which includes the boot report's files).
+func (e *cephEnv) noKeys(t *testing.T, vm *vm.VM) {
+	t.Helper()
+	c := vm.Console()
+	for _, k := range e.keys {
+		if strings.Contains(c, k) {
+			t.Errorf("a cephx key shows on the console")
+		}
+	}
+}
+
+// tamper copies img to out with one byte of its filesystem (in the first
+// block: the squashfs superblock's block) changed, as an attacker with
+// write access to the storage would.
+func tamper(t *testing.T, img, out string) {
+	t.Helper()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Clone(b)
+	b[200] ^= 0xff
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
