@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,9 +120,9 @@ func TestCephRoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range [][]string{
-		{"import", img1, c.Pool + "/gen-0001"}, {"snap", "create", c.Pool + "/gen-0001@gen"}, {"snap", "protect", c.Pool + "/gen-0001@gen"},
-		{"import", imgV, c.Pool + "/gen-0001v"}, {"snap", "create", c.Pool + "/gen-0001v@gen"},
-		{"import", imgBad, c.Pool + "/gen-bad"}, {"snap", "create", c.Pool + "/gen-bad@gen"},
+		{"import", img1, c.Pool + "/img-plain"}, {"snap", "create", c.Pool + "/img-plain@gen"}, {"snap", "protect", c.Pool + "/img-plain@gen"},
+		{"import", imgV, c.Pool + "/img-verity"}, {"snap", "create", c.Pool + "/img-verity@gen"},
+		{"import", imgBad, c.Pool + "/img-bad"}, {"snap", "create", c.Pool + "/img-bad@gen"},
 	} {
 		if out, err := c.RBD(s...); err != nil {
 			t.Fatalf("%v %s", err, out)
@@ -168,15 +167,18 @@ func TestCephRoots(t *testing.T) {
 		Modules: []string{"rbd", "ceph", "dm_verity"}, CephKeyring: ring, Out: filepath.Join(dir, "initrd-ceph.img")}); err != nil {
 		t.Fatal(err)
 	}
-	rbdLine := "root=rbd:" + c.Pool + "/gen-0001@gen sidus.ceph.mon=" + c.Mon
+	rbdLine := "root=rbd:" + c.Pool + "/img-plain@gen sidus.ceph.mon=" + c.Mon
 	report := "sidus.test.report=" + genMarker
 
 	// Case 1: an RBD generation under a tmpfs upper, then under the iSCSI
 	// LUN of the node (the seed's iSCSI words).
 	t.Run("rbd-tmpfs", func(t *testing.T) {
-		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report)
+		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report+",/sys/block/rbd0/stat")
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
-		if !matchLine(vm, `sidus: .*rbd `+c.Pool+`/gen-0001@gen`) {
+		if m := regexp.MustCompile(`SIDUS-ROOT: file /sys/block/rbd0/stat\s+\d+\s+\d+\s+(\d+)`).FindStringSubmatch(vm.Console()); m != nil {
+			t.Logf("rbd-tmpfs: the node read %s sectors (512 B) of the RBD image up to its root's report", m[1])
+		}
+		if !matchLine(vm, `sidus: .*rbd `+c.Pool+`/img-plain@gen`) {
 			t.Errorf("no line names the mapped snapshot")
 		}
 	})
@@ -211,9 +213,9 @@ func TestCephRoots(t *testing.T) {
 	// Case 4: dm-verity: the image with its hash tree boots; a tampered
 	// copy is refused.
 	t.Run("verity", func(t *testing.T) {
-		vm := e.boot(t, 0, "root=rbd:"+c.Pool+"/gen-0001v@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs "+report)
+		vm := e.boot(t, 0, "root=rbd:"+c.Pool+"/img-verity@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs "+report)
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
-		vm = e.boot(t, 0, "root=rbd:"+c.Pool+"/gen-bad@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs panic=5 "+report)
+		vm = e.boot(t, 0, "root=rbd:"+c.Pool+"/img-bad@gen sidus.ceph.mon="+c.Mon+" sidus.verity="+hashV+" aufs=tmpfs panic=5 "+report)
 		if _, err := vm.ExpectAll(bootTimeout, `sidus: FATAL: .*dm-verity`, `sidus: panic=5: rebooting in 5 seconds`); err != nil {
 			return
 		}
@@ -230,6 +232,10 @@ func TestCephRoots(t *testing.T) {
 		vm = e.boot(t, 0, nfs+"sidus.image=generations/gen-0001v.squashfs sidus.verity="+hashV+" aufs=tmpfs "+report)
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
 	})
+	// Case 5: sidus gen publishes the tree as RBD generations and switches
+	// pxelinux to each; a rollback boots the old one again; a node that
+	// keeps running keeps its generation throughout.
+	t.Run("generations", func(t *testing.T) { e.generations(t, dir, gen1) })
 	// Case 3: eight nodes boot from one RBD generation while an OSD is
 	// killed (pool size 2): all eight boot.
 	t.Run("eight-nodes-osd-down", func(t *testing.T) {
@@ -237,36 +243,23 @@ func TestCephRoots(t *testing.T) {
 		for i := 0; i < 8; i++ {
 			vms = append(vms, e.boot(t, i, rbdLine+" aufs=tmpfs "+report, func(o *vm.Options) { o.Memory = "384M" }))
 		}
-		if _, err := vms[0].Expect(`sidus: .*rbd `+c.Pool+`/gen-0001@gen`, bootTimeout*2); err != nil {
+		if _, err := vms[0].Expect(`sidus: .*rbd `+c.Pool+`/img-plain@gen`, bootTimeout*2); err != nil {
 			return
 		}
 		if err := c.KillOSD(1); err != nil {
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		var wg sync.WaitGroup
-		ok := make([]bool, len(vms))
-		for i, vm := range vms {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := vm.TryExpect(`SIDUS-ROOT: done`, 4*bootTimeout)
-				ok[i] = err == nil
-			}()
-		}
-		wg.Wait()
-		n := 0
-		for i, good := range ok {
-			if good {
-				n++
-			} else {
-				t.Errorf("node %d did not boot with osd.1 down:\n%s", i, vms[i].Tail(30))
-			}
-		}
-		t.Logf("%d of 8 nodes booted from one RBD generation with osd.1 killed %v before the last was done", n, time.Since(killed).Round(time.Second))
 		for _, vm := range vms {
 			e.expectImageRoot(t, vm, "tmpfs", "gen-1")
 		}
+		n := 0
+		for _, vm := range vms {
+			if matchLine(vm, `SIDUS-ROOT: done`) {
+				n++
+			}
+		}
+		t.Logf("%d of 8 nodes booted from one RBD generation, osd.1 killed when the first had mapped it (%v before the last was done)", n, time.Since(killed).Round(time.Second))
 	})
 }
 
@@ -328,4 +321,121 @@ func tamper(t *testing.T, img, out string) {
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// generations is case 5, with the sidus command (cmd/sidus) on a tree of
+// its own and the lab's cluster (run inside the lab, where the monitor is).
+func (e *cephEnv) generations(t *testing.T, dir, gen1 string) {
+	bin := filepath.Join(dir, "bin")
+	sidusBin, err := gobuild.GoBuild(bin, "sidus", "./cmd/sidus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := filepath.Join(dir, "srv/nfsroot/sidus")
+	if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", gen1, tree).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	setMarker := func(name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(tree, genMarker), []byte(name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setMarker("gen-A")
+	tftp := filepath.Join(dir, "srv/tftp")
+	conf := filepath.Join(dir, "etc/sidus/sidus.toml")
+	writeFile(t, conf, fmt.Sprintf(`# e2e/ceph_test.go: generations on the lab's Ceph cluster.
+tree = %q
+state_dir = %q
+
+[network]
+cidr = "192.168.77.0/24"
+server_ip = %q
+
+[tftp]
+root = %q
+
+[boot]
+console = "ttyS0"
+
+[generations]
+backend = "rbd"
+rbd_pool = %q
+ceph_monitors = [%q]
+ceph_conf = %q
+ceph_keyring = %q
+ceph_id = "admin"
+`, tree, filepath.Join(dir, "var/lib/sidus"), e.lab.ServerIP, tftp, e.ceph.Pool, e.ceph.Mon, e.ceph.Conf, e.ceph.Admin))
+	s := &sidusCLI{t: t, bin: sidusBin, conf: conf}
+	// The APPEND line of pxelinux.cfg/default's default label.
+	appendLine := func() string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(tftp, "pxelinux.cfg", "default"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		def := regexp.MustCompile(`(?m)^\s*DEFAULT\s+(\S+)`).FindSubmatch(b)
+		if def == nil {
+			t.Fatalf("pxelinux.cfg/default has no DEFAULT:\n%s", b)
+		}
+		blocks := regexp.MustCompile(`(?ms)^\s*LABEL\s+`+regexp.QuoteMeta(string(def[1]))+`\s*$.*?^\s*APPEND\s+([^\n]*)`).FindSubmatch(b)
+		if blocks == nil {
+			t.Fatalf("pxelinux.cfg/default has no APPEND for label %s:\n%s", def[1], b)
+		}
+		return string(blocks[1])
+	}
+	report := "sidus.test.report=" + genMarker
+	bootGen := func(tap int, line string, extra string) *vm.VM {
+		t.Helper()
+		o := vm.Options{Kernel: guest.Vmlinuz, Initrd: e.initrd, Append: line + " panic=-1 " + extra + " " + report, NoReboot: true,
+			NetDevs: []vm.NetDev{e.lab.NetDev(tap)}}
+		return vm.Start(t, e.lab, o)
+	}
+
+	s.must(e.lab, 5*time.Minute, nil, "gen", "publish")
+	line1 := appendLine()
+	if !strings.Contains(line1, "root=rbd:"+e.ceph.Pool+"/gen-0001@gen") || !strings.Contains(line1, "sidus.ceph.mon="+e.ceph.Mon) {
+		t.Fatalf("generation 1's APPEND line: %q", line1)
+	}
+	// Node A boots generation 1 and keeps running.
+	a := bootGen(1, line1, "sidus.test=hold sidus.test.every=5")
+	if _, err := a.ExpectAll(bootTimeout, `SIDUS-ROOT: file `+genMarker+` gen-A`, `SIDUS-ROOT: hold`); err != nil {
+		return
+	}
+	setMarker("gen-B")
+	s.must(e.lab, 5*time.Minute, nil, "gen", "publish")
+	line2 := appendLine()
+	if !strings.Contains(line2, "/gen-0002@gen") {
+		t.Fatalf("generation 2's APPEND line: %q", line2)
+	}
+	b := bootGen(2, line2, "")
+	e.expectImageRoot(t, b, "tmpfs", "gen-B")
+	if out, err := e.ceph.RBD("status", e.ceph.Pool+"/gen-0001"); err == nil {
+		t.Logf("rbd status gen-0001 while node A maps its snapshot:\n%s", out)
+	}
+	s.must(e.lab, 2*time.Minute, nil, "gen", "rollback")
+	line3 := appendLine()
+	if line3 != line1 {
+		t.Errorf("after rollback the APPEND line is %q, want generation 1's %q", line3, line1)
+	}
+	list := s.must(e.lab, time.Minute, nil, "gen", "list")
+	if !regexp.MustCompile(`(?m)^\s*\*\s*1\b`).MatchString(list) {
+		t.Errorf("gen list does not mark generation 1 current:\n%s", list)
+	}
+	c := bootGen(3, line3, "")
+	e.expectImageRoot(t, c, "tmpfs", "gen-A")
+	// Node A, up since generation 1, still reads generation 1.
+	if _, err := a.Expect(`SIDUS-ROOT: again \d+`, 30*time.Second); err != nil {
+		return
+	}
+	if _, err := a.Expect(`SIDUS-ROOT: file `+regexp.QuoteMeta(genMarker)+` gen-A`, 10*time.Second); err != nil {
+		return
+	}
+	if regexpMatchAny(a.Lines(), `SIDUS-ROOT: file `+regexp.QuoteMeta(genMarker)+` gen-B`) {
+		t.Errorf("node A, booted on generation 1, saw generation 2")
+	}
+	a.Kill()
 }
