@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/sidus-go/sidus/agent/handover"
+	"github.com/sidus-go/sidus/initramfs/cmdline"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/iscsi"
 	"github.com/sidus-go/sidus/overlay"
@@ -84,8 +85,10 @@ func (b *booter) prepareAgent() *AgentStart {
 			st.Lease.Acquired = b.acquired.Unix()
 		}
 	}
-	if n := b.cfg.LivePollSeconds(); n > 0 && b.res.NFSServer != "" {
-		// The NFS root itself, moved under the union: not through it.
+	if n := b.cfg.LivePollSeconds(); n > 0 && b.liveLower() {
+		// The tree itself (NFS or CephFS), moved under the union: not
+		// through it. An image root (sidus.image=, root=rbd:) never
+		// changes: nothing to watch.
 		st.Tree = &handover.Tree{Root: overlay.Default.RO, PollSeconds: n}
 	}
 	if s := b.iscsiSess; s != nil {
@@ -125,4 +128,17 @@ func handoverLease(l *Lease) *handover.Lease {
 		h.DNS = append(h.DNS, d.String())
 	}
 	return h
+}
+
+// liveLower reports whether the root is a tree that changes under the
+// node (the NFS export or a CephFS directory), which the agent watches
+// for the tree's generation stamp.
+func (b *booter) liveLower() bool {
+	switch b.res.Lower {
+	case cmdline.LowerNFS:
+		return b.res.NFSServer != ""
+	case cmdline.LowerCephFS:
+		return true
+	}
+	return false
 }

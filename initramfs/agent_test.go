@@ -72,3 +72,24 @@ func TestBootWithoutAgent(t *testing.T) {
 		t.Error("the boot did not reach switch_root")
 	}
 }
+
+// TestLiveLower: the agent watches a tree that changes (the NFS export, a
+// CephFS directory), never an image root.
+func TestLiveLower(t *testing.T) {
+	for _, c := range []struct {
+		lower cmdline.LowerKind
+		nfs   string
+		want  bool
+	}{
+		{cmdline.LowerNFS, "10.0.0.1", true},
+		{cmdline.LowerNFS, "", false},
+		{cmdline.LowerCephFS, "", true},
+		{cmdline.LowerImage, "10.0.0.1", false},
+		{cmdline.LowerRBD, "", false},
+	} {
+		b := &booter{res: &Result{Lower: c.lower, NFSServer: c.nfs}}
+		if got := b.liveLower(); got != c.want {
+			t.Errorf("lower %s (NFS server %q): liveLower = %v, want %v", c.lower, c.nfs, got, c.want)
+		}
+	}
+}
