@@ -88,20 +88,25 @@ const cephNodeIP = "192.168.77.61"
 func TestCephRoots(t *testing.T) {
 	setup(t)
 	dir := t.TempDir()
-	export := filepath.Join(dir, "export")
+	gen1 := genRoot(t, dir, "gen-1")
+	// The export is the tree of sidus gen (case 5), whose generations
+	// directory also holds the hand-made images of the other cases.
+	export := filepath.Join(dir, "srv/nfsroot/sidus")
+	if err := os.MkdirAll(filepath.Dir(export), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", gen1, export).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
 	if err := os.MkdirAll(filepath.Join(export, "generations"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gen1 := genRoot(t, dir, "gen-1")
-	img1 := filepath.Join(export, "generations", "gen-0001.squashfs")
+	img1 := filepath.Join(export, "generations", "img-plain.squashfs")
 	squash(t, gen1, img1, false)
-	imgV := filepath.Join(dir, "gen-1-verity.squashfs")
+	imgV := filepath.Join(export, "generations", "img-verity.squashfs")
 	hashV := squash(t, gen1, imgV, true)
-	imgBad := filepath.Join(dir, "gen-1-tampered.squashfs")
+	imgBad := filepath.Join(dir, "img-tampered.squashfs")
 	tamper(t, imgV, imgBad)
-	if err := os.Link(imgV, filepath.Join(export, "generations", "gen-0001v.squashfs")); err != nil {
-		t.Fatal(err)
-	}
 
 	lun := filepath.Join(dir, "rw.img")
 	if err := disk.MakeExt4(lun, lunMB, rwLabel); err != nil {
@@ -227,15 +232,15 @@ func TestCephRoots(t *testing.T) {
 	// export, loop-mounted, with and without dm-verity.
 	t.Run("image-nfs", func(t *testing.T) {
 		nfs := "root=/dev/nfs nfsroot=" + l.NFSRoot() + " "
-		vm := e.boot(t, 0, nfs+"sidus.image=generations/gen-0001.squashfs aufs=tmpfs "+report)
+		vm := e.boot(t, 0, nfs+"sidus.image=generations/img-plain.squashfs aufs=tmpfs "+report)
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
-		vm = e.boot(t, 0, nfs+"sidus.image=generations/gen-0001v.squashfs sidus.verity="+hashV+" aufs=tmpfs "+report)
+		vm = e.boot(t, 0, nfs+"sidus.image=generations/img-verity.squashfs sidus.verity="+hashV+" aufs=tmpfs "+report)
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
 	})
 	// Case 5: sidus gen publishes the tree as RBD generations and switches
 	// pxelinux to each; a rollback boots the old one again; a node that
 	// keeps running keeps its generation throughout.
-	t.Run("generations", func(t *testing.T) { e.generations(t, dir, gen1) })
+	t.Run("generations", func(t *testing.T) { e.generations(t, dir, export) })
 	// Case 3: eight nodes boot from one RBD generation while an OSD is
 	// killed (pool size 2): all eight boot.
 	t.Run("eight-nodes-osd-down", func(t *testing.T) {
@@ -325,18 +330,11 @@ func tamper(t *testing.T, img, out string) {
 
 // generations is case 5, with the sidus command (cmd/sidus) on a tree of
 // its own and the lab's cluster (run inside the lab, where the monitor is).
-func (e *cephEnv) generations(t *testing.T, dir, gen1 string) {
+func (e *cephEnv) generations(t *testing.T, dir, tree string) {
 	bin := filepath.Join(dir, "bin")
 	sidusBin, err := gobuild.GoBuild(bin, "sidus", "./cmd/sidus")
 	if err != nil {
 		t.Fatal(err)
-	}
-	tree := filepath.Join(dir, "srv/nfsroot/sidus")
-	if err := os.MkdirAll(filepath.Dir(tree), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", gen1, tree).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
 	}
 	setMarker := func(name string) {
 		t.Helper()
@@ -368,6 +366,7 @@ ceph_monitors = [%q]
 ceph_conf = %q
 ceph_keyring = %q
 ceph_id = "admin"
+nfs_dir = "generations"
 `, tree, filepath.Join(dir, "var/lib/sidus"), e.lab.ServerIP, tftp, e.ceph.Pool, e.ceph.Mon, e.ceph.Conf, e.ceph.Admin))
 	s := &sidusCLI{t: t, bin: sidusBin, conf: conf}
 	// The APPEND line of pxelinux.cfg/default's default label.
@@ -438,4 +437,14 @@ ceph_id = "admin"
 		t.Errorf("node A, booted on generation 1, saw generation 2")
 	}
 	a.Kill()
+
+	// The same without Ceph: a generation on the NFS export.
+	setMarker("gen-C")
+	s.must(e.lab, 5*time.Minute, nil, "gen", "publish", "--backend", "nfs")
+	line4 := appendLine()
+	if !strings.Contains(line4, "sidus.image=generations/gen-0003.squashfs") || strings.Contains(line4, "root=rbd:") {
+		t.Fatalf("generation 3's APPEND line: %q", line4)
+	}
+	d := bootGen(4, line4, "")
+	e.expectImageRoot(t, d, "tmpfs", "gen-C")
 }
