@@ -14,7 +14,8 @@ import (
 )
 
 // bench is `make bench`: ours, initramfs-tools and dracut side by side,
-// then the boot storm (see package qemu/bench). Ctrl-C tears the lab down.
+// then the boot storm and the root storm (see package qemu/bench). Ctrl-C
+// tears the lab down.
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 3, "boots per initrd")
@@ -23,6 +24,7 @@ func bench(args []string) error {
 	noDracut := fs.Bool("no-dracut", false, "skip dracut")
 	verbose := fs.Bool("v", false, "copy the consoles to stdout as they come")
 	stormFlag := fs.String("storm", "1,4,8,16", "boot storm: node counts to PXE-boot at once, one batch per count and initrd (\"none\" skips the storm)")
+	rootStormFlag := fs.String("rootstorm", "16", "root storm: node counts to PXE-boot at once with our initrd, one batch per count on each of the plain NFS tree, a squashfs on NFS and that squashfs on RBD (\"none\" skips it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -30,9 +32,13 @@ func bench(args []string) error {
 	if err != nil {
 		return err
 	}
+	rootStorm, err := qbench.ParseNodeCounts("-rootstorm", *rootStormFlag)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return qbench.Run(ctx, qbench.Options{N: *n, Out: *out, Log: os.Stdout, Storm: storm,
+	return qbench.Run(ctx, qbench.Options{N: *n, Out: *out, Log: os.Stdout, Storm: storm, RootStorm: rootStorm,
 		ConsoleDir: *consoles, NoDracut: *noDracut, Console: *verbose})
 }
 

@@ -8,6 +8,9 @@
 // 16) PXE-booted at once from the lab's dnsmasq TFTP and pxelinux, ours
 // and initramfs-tools in turn, timed to the last node's root init (a
 // section of the report and a plot, BENCHMARKS-storm.png; see storm.go).
+// Then the root storm: 16 nodes of ours at once on the plain NFS tree, on
+// a squashfs of it on NFS and on that squashfs in an RBD snapshot of a
+// Ceph cluster in the lab (a section of the report; see rootstorm.go).
 //
 // Host needs, beyond the lab's: the packages of apt-packages.txt, which
 // `make bench` installs (and nfs-common for dracut's mount.nfs).
@@ -55,6 +58,12 @@ type Options struct {
 	// initrd (nil → DefaultStorm, {1, 4, 8, 16}; an empty list or a single
 	// 0 skips the storm). See StormSizes.
 	Storm []int
+	// RootStorm is the root storm's node counts, one batch per count and
+	// shared root (the plain NFS tree, a squashfs on NFS, the squashfs on
+	// RBD), ours only, after the storm (nil → DefaultRootStorm, {16}; an
+	// empty list or a single 0 skips it). See RootStormSizes and
+	// rootstorm.go.
+	RootStorm []int
 	// Plot is the storm's PNG ("" → BENCHMARKS-storm.png next to Out, or
 	// none if Out is ""); the Markdown embeds it.
 	Plot string
@@ -81,16 +90,20 @@ type Options struct {
 	Console bool
 }
 
-// Run builds the initrds, boots them, runs the boot storm (o.Storm),
-// prints the report to o.Log and writes it to o.Out and the storm's plot
-// to o.Plot. A storm that cannot run is said so in the report; the main
-// table is kept.
+// Run builds the initrds, boots them, runs the boot storm (o.Storm) and
+// the root storm (o.RootStorm), prints the report to o.Log and writes it
+// to o.Out and the storm's plot to o.Plot. A storm that cannot run is said
+// so in the report; the main table is kept.
 func Run(ctx context.Context, o Options) (err error) {
 	start := time.Now()
 	if o.N <= 0 {
 		o.N = 3
 	}
 	storm, err := StormSizes(o.Storm)
+	if err != nil {
+		return err
+	}
+	rootStorm, err := RootStormSizes(o.RootStorm)
 	if err != nil {
 		return err
 	}
@@ -276,6 +289,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		rep.StormSkipped = firstLine(err.Error())
 		logf("storm: %v", err)
+	}
+	// The root storm, on a lab of its own with a Ceph cluster.
+	if err := rootStormPart(ctx, o, k, rootDir, dir, rep, rootStorm, logf); err != nil {
+		return err
 	}
 	if pts := StormPoints(rep.Storm); len(pts) > 0 && o.Plot != "" {
 		if png, err := StormPlot(pts); err != nil {

@@ -98,6 +98,9 @@ type Report struct {
 	StormPlot string
 	// StormElapsed is the storm's wall time, its lab included.
 	StormElapsed time.Duration
+	// Roots is the root storm (rootstorm.go): ours on the plain NFS
+	// tree, a squashfs on NFS and RBD; nil: no such section.
+	Roots *RootStorm
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }

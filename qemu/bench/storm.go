@@ -236,6 +236,9 @@ type stormEnv struct {
 	tftp string // the lab's TFTP folder, rewritten for each batch
 	o    Options
 	logf func(string, ...any)
+	// onConsole, if set, gets each node's console (by index) once its
+	// batch is over: the root storm reads its figures from it.
+	onConsole func(i int, console string)
 }
 
 // runStorm runs the storm: a lab with max(sizes) taps and fixed leases,
@@ -416,6 +419,9 @@ func (e stormEnv) batch(ctx context.Context, v *Variant, hosts []lab.DHCPHost) (
 		node.TFTPBytes = sent[node.Host.IP]
 		console := vms[i].Console()
 		node.NFSBytes = NFSBytes(console)
+		if e.onConsole != nil {
+			e.onConsole(i, console)
+		}
 		if e.o.ConsoleDir != "" {
 			name := fmt.Sprintf("storm-%s-n%d-%s.log", slug(v.Name), n, node.Host.Hostname)
 			if err := os.WriteFile(filepath.Join(e.o.ConsoleDir, name), []byte(console+"\n"), 0o644); err != nil {
@@ -477,8 +483,9 @@ func bytesOrNA(s Summary) string {
 }
 
 // stormMarkdown renders the "Boot storm" section (nothing if the report
-// has no storm and no reason why).
+// has no storm and no reason why), then the root storm's.
 func (r *Report) stormMarkdown(p func(string, ...any)) {
+	defer r.rootStormMarkdown(p) // the root storm's section follows (rootstorm.go)
 	if len(r.Storm) == 0 && r.StormSkipped == "" {
 		return
 	}

@@ -123,3 +123,22 @@ func mustRead(p string) string {
 	}
 	return string(b)
 }
+
+// WalkTree writes in dir a tree for a metadata walk (sidus.test.walk=):
+// dirs directories d000, d001, ... of files small files each (64 bytes),
+// the shape of /usr/share/doc, the same on every call.
+func WalkTree(dir string, dirs, files int) error {
+	line := []byte(strings.Repeat("sidus", 12) + "\n\n\n\n")
+	for d := range dirs {
+		sub := filepath.Join(dir, fmt.Sprintf("d%03d", d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		for f := range files {
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%02d", f)), line, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package roots
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,4 +71,24 @@ func TestBusyboxInPackageList(t *testing.T) {
 		}
 	}
 	t.Errorf("%s is not in qemu/apt-packages.txt", BusyboxPath)
+}
+
+func TestWalkTree(t *testing.T) {
+	dir := t.TempDir()
+	if err := WalkTree(dir, 3, 4); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+			if fi, _ := d.Info(); fi.Size() != 64 {
+				t.Errorf("%s: %d bytes, want 64", p, fi.Size())
+			}
+		}
+		return err
+	})
+	if n != 12 {
+		t.Errorf("%d files, want 12", n)
+	}
 }
