@@ -380,7 +380,7 @@ nfs_dir = "generations"
 		if def == nil {
 			t.Fatalf("pxelinux.cfg/default has no DEFAULT:\n%s", b)
 		}
-		blocks := regexp.MustCompile(`(?ms)^\s*LABEL\s+`+regexp.QuoteMeta(string(def[1]))+`\s*$.*?^\s*APPEND\s+([^\n]*)`).FindSubmatch(b)
+		blocks := regexp.MustCompile(`(?ms)^\s*LABEL\s+` + regexp.QuoteMeta(string(def[1])) + `\s*$.*?^\s*APPEND\s+([^\n]*)`).FindSubmatch(b)
 		if blocks == nil {
 			t.Fatalf("pxelinux.cfg/default has no APPEND for label %s:\n%s", def[1], b)
 		}
