@@ -415,6 +415,11 @@ nfs_dir = "generations"
 	if out, err := e.ceph.RBD("status", e.ceph.Pool+"/gen-0001"); err == nil {
 		t.Logf("rbd status gen-0001 while node A maps its snapshot:\n%s", out)
 	}
+	if out, err := e.ceph.CLI("tell", "mon.a", "sessions"); err == nil {
+		t.Logf("the monitor's sessions while node A maps its snapshot:\n%s", out)
+	} else {
+		t.Logf("ceph tell mon.a sessions: %v", err)
+	}
 	s.must(e.lab, 2*time.Minute, nil, "gen", "rollback")
 	line3 := appendLine()
 	if line3 != line1 {
