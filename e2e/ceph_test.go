@@ -175,8 +175,8 @@ func TestCephRoots(t *testing.T) {
 	rbdLine := "root=rbd:" + c.Pool + "/img-plain@gen sidus.ceph.mon=" + c.Mon
 	report := "sidus.test.report=" + genMarker
 
-	// Case 1: an RBD generation under a tmpfs upper, then under the iSCSI
-	// LUN of the node (the seed's iSCSI words).
+	// Case 1: an RBD generation under a tmpfs upper, under the iSCSI LUN
+	// of the node (the seed's iSCSI words) and under a local disk.
 	t.Run("rbd-tmpfs", func(t *testing.T) {
 		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report+",/sys/block/rbd0/stat")
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
@@ -189,6 +189,14 @@ func TestCephRoots(t *testing.T) {
 	})
 	t.Run("rbd-iscsi", func(t *testing.T) {
 		vm := e.boot(t, 0, rbdLine+" aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI "+report)
+		e.expectImageRoot(t, vm, "ext4", "gen-1")
+	})
+	t.Run("rbd-local-disk", func(t *testing.T) {
+		scratch := filepath.Join(dir, "scratch.img")
+		if err := disk.MakeExt4(scratch, lunMB, "scratch"); err != nil {
+			t.Fatal(err)
+		}
+		vm := e.boot(t, 0, rbdLine+" overlayroot=device:dev=LABEL=scratch "+report, func(o *vm.Options) { o.Disks = []string{scratch} })
 		e.expectImageRoot(t, vm, "ext4", "gen-1")
 	})
 	// Case 2: the CephFS tree, live: a change of the tree reaches the

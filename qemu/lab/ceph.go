@@ -71,6 +71,10 @@ osd_crush_chooseleaf_type = 0
 mon_allow_pool_size_one = true
 mon_allow_pool_delete = true
 mon_warn_on_pool_no_redundancy = false
+# A node that died holds its monitor session (which tells sidus gen prune
+# its generation is in use) until its connection idles out: 900 s by
+# default, 30 s in the lab. Live kernel clients ping every 10 s.
+ms_connection_idle_timeout = 30
 run_dir = {{DIR}}/run
 log_file = {{DIR}}/log/$cluster-$name.log
 mon_data = {{DIR}}/mon/$cluster-$id
