@@ -241,6 +241,8 @@ type RootStorm struct {
 	// Walks are the metadata walks, one node per root kind, in RootKinds
 	// order.
 	Walks []RootWalk
+	// Debian are the Debian nodes' reads, one per root kind (debnode.go).
+	Debian []DebianRead
 }
 
 // RootWalk is one node's metadata walk of /WalkDir (find -exec stat),
@@ -402,6 +404,7 @@ func (r *Report) rootStormMarkdown(p func(string, ...any)) {
 			p("| %s | %d | %s | %s | %s |\n", w.Kind.Label(), w.Entries, cell(w.Cold), cell(w.Warm), ratio)
 		}
 	}
+	debianMarkdown(p, rs.Debian)
 	p("\nRead from the server: for nfs and image, the test root's `SIDUS-ROOT: nfsbytes` line, the bytes sent and received over its NFS mounts (RPC level, /proc/self/mountstats) when its init started (for image, the export stays mounted under the loop device, at /run/sidus/nfs, so its reads of the image count); for rbd, the sectors read × 512 of `%s` (its third field), which the test root reports (`sidus.test.report=`) just after its init started: what the kernel's RBD client read from the OSDs, without the messenger's framing or the monitors' traffic. n/a: the console lacks the figure.\n", RBDStatPath)
 
 	var failed []string
@@ -649,5 +652,6 @@ func runRootStorm(ctx context.Context, o Options, k *kernel.Info, rootDir, dir s
 			return err
 		}
 	}
-	return nil
+	rs.Debian, err = debianNodes(ctx, p, l, c, k, rs.Initrd, export, o, logf)
+	return err
 }

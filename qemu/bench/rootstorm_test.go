@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -342,6 +343,28 @@ func TestRootStormWalkMarkdown(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("no %q in:\n%s", want, md)
+		}
+	}
+}
+
+func TestParseDebianRead(t *testing.T) {
+	c := "SIDUS-DEB: multi-user 41.250\nSIDUS-DEB: rootread nfs=30000000 rbd=52428800\n" +
+		"SIDUS-DEB: watch uptime=70.00 rootread nfs=30100000 rbd=52428800\n" +
+		"SIDUS-DEB: watch uptime=90.00 rootread nfs=30300000 rbd=52469760\n"
+	if r := ParseDebianRead(RootNFS, c); r.MultiUser != 41.25 || r.Boot != 30000000 || r.Steady != 10000 {
+		t.Errorf("nfs: %+v", r)
+	}
+	if r := ParseDebianRead(RootRBD, c); r.Boot != 52428800 || r.Steady != 2048 {
+		t.Errorf("rbd: %+v", r)
+	}
+	if r := ParseDebianRead(RootImage, "SIDUS-DEB: started\n"); r.MultiUser != -1 || r.Boot != -1 || r.Steady != -1 {
+		t.Errorf("no figures: %+v", r)
+	}
+	var b strings.Builder
+	debianMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, []DebianRead{ParseDebianRead(RootRBD, c), {Kind: RootImage, MultiUser: -1, Boot: -1, Steady: -1, Err: "no line"}})
+	for _, want := range []string{"| rbd: squashfs in an RBD snapshot | 41.2 | 52.4 MB | 2 kB |", "| image: squashfs on NFS (loop) | n/a | n/a | n/a |", "- image: no line"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
 		}
 	}
 }

@@ -32,7 +32,7 @@ const DebianReportPrefix = "SIDUS-DEB: "
 // debRootVersion changes when the files Debian adds change; it is kept
 // in the root's stamp file, and a root with an older stamp is fitted again
 // (in place, without a new debootstrap).
-const debRootVersion = "12"
+const debRootVersion = "13"
 
 var debRootMu sync.Mutex
 
@@ -281,6 +281,7 @@ func MirrorFromList(text, suite string) string {
 //	SIDUS-DEB: failed <unit>... | none
 //	SIDUS-DEB: why <unit> <journal line>              (last lines of each failed unit)
 //	SIDUS-DEB: warn <journal line>                    the boot's first 30 warnings
+//	SIDUS-DEB: rootread nfs=<bytes> rbd=<bytes>      read of the shared root so far (NFS RPC bytes, RBD bytes read)
 //	SIDUS-DEB: hostname <h>
 //	SIDUS-DEB: machine-id <id>
 //	SIDUS-DEB: owner <path>=<uid>:<gid>:<mode>...     as the node sees them
@@ -301,6 +302,7 @@ func MirrorFromList(text, suite string) string {
 //	SIDUS-DEB: watch uptime=<s> addr <dev> <cidr> <valid_lft>
 //	SIDUS-DEB: watch uptime=<s> ro <sidus.test.file> <first line>|missing
 //	SIDUS-DEB: watch uptime=<s> marks <files>|none
+//	SIDUS-DEB: watch uptime=<s> rootread nfs=<bytes> rbd=<bytes>
 //
 // and finally "SIDUS-DEB: done uptime=<s>"; with sidus.test=poweroff it
 // then prints "SIDUS-DEB: poweroff uptime=<s>" and runs systemctl poweroff.
