@@ -17,7 +17,10 @@ func (a *app) genCmd() *cobra.Command {
 export (backend nfs) or as a Ceph RBD image with a protected snapshot
 (backend rbd). The current generation is the one pxelinux.cfg/default,
 sidus.ipxe and the nodes' pxelinux files boot; the config's [generations]
-section sets the backend. Nodes switch at their next boot.`,
+section sets the backend. Nodes switch at their next boot. An rbd generation
+has a cephx user of its own, client.sidus-gen-NNNN, whose keyring nodes load
+from the extra initrd gen-NNNN.img: the monitors' sessions under it tell
+which generations running nodes use (gen list, gen prune).`,
 	}
 
 	var verity bool
@@ -47,10 +50,17 @@ section sets the backend. Nodes switch at their next boot.`,
 	publish.Flags().StringVar(&backend, "backend", "", "store it in `nfs` or rbd (default: generations.backend)")
 	publish.RegisterFlagCompletionFunc("backend", cobra.FixedCompletions([]string{config.BackendNFS, config.BackendRBD}, cobra.ShellCompDirectiveNoFileComp))
 
+	var noSessions bool
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [--no-sessions]",
 		Short: "List the generations; * marks the current one",
-		Args:  cobra.NoArgs,
+		Long: `list shows the generations, the current one starred. With rbd generations,
+the IN USE column lists the addresses of the nodes that run each one, from
+the monitors' sessions (ceph tell mon.ID sessions, with this server's Ceph
+client): "-" for none, "?" where there is no signal (nfs generations, rbd
+ones published without a cephx user of their own, or the monitors could not
+be asked). --no-sessions skips asking them.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.load()
 			if err != nil {
@@ -64,9 +74,18 @@ section sets the backend. Nodes switch at their next boot.`,
 				fmt.Fprintln(a.stdout, "no generation (sidus gen publish makes one); nodes boot the live tree")
 				return nil
 			}
-			return generation.WriteTable(a.stdout, st)
+			to := generation.TableOptions{InUse: !noSessions}
+			if !noSessions && generation.NeedsSessions(st.Generations) {
+				s, err := generation.ReadSessions(cmd.Context(), c, a.runner())
+				if err != nil {
+					fmt.Fprintf(a.stderr, "warning: IN USE unknown (\"?\"): %v\n", err)
+				}
+				to.Sessions = s
+			}
+			return generation.WriteTable(a.stdout, st, to)
 		},
 	}
+	list.Flags().BoolVar(&noSessions, "no-sessions", false, "do not ask the Ceph monitors which generations nodes use (no IN USE column)")
 
 	var to int
 	rollback := &cobra.Command{
@@ -97,10 +116,16 @@ rewriting the boot files. Nodes boot it from their next boot.`,
 		Use:   "prune [--keep K]",
 		Short: "Remove the generations older than the last K, never the current one",
 		Long: `prune removes the generations older than the last K (default
-generations.keep) except the current one. An RBD image that still has
-watchers is kept and reported. Nodes that booted an older generation keep
-using it until they reboot, and kernels since 5.5 map RBD snapshots without
-a watch: keep enough generations to cover the nodes not yet rebooted.`,
+generations.keep) except the current one; an rbd generation goes with its
+cephx user and its initrd. An rbd generation that running nodes still use,
+as the monitors' sessions under its own cephx user tell, is kept however
+old and reported with the nodes' addresses; if the monitors cannot be asked,
+no rbd generation is removed. A node that crashed holds its generation
+until its monitor drops the connection (ms_connection_idle_timeout, 900 s
+by default). Generations published before they had a user of their own
+are kept only if their image has watchers, which kernels since 5.9 do not
+register for read-only mappings: keep enough of those to cover the nodes
+not yet rebooted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.needRoot("sidus gen prune"); err != nil {
@@ -114,7 +139,7 @@ a watch: keep enough generations to cover the nodes not yet rebooted.`,
 			o.Keep = keep
 			res, err := generation.Prune(cmd.Context(), c, o)
 			for _, k := range res.Kept {
-				fmt.Fprintf(a.stdout, "kept generation %d: %s\n", k.Number, k.Reason)
+				fmt.Fprintf(a.stdout, "generation %d kept: %s\n", k.Number, k.Reason)
 			}
 			return err
 		},

@@ -156,14 +156,19 @@ type Generations struct {
 	// (port default 6789), on the nodes' command line.
 	CephMonitors []string `toml:"ceph_monitors"`
 	// CephConf, CephKeyring and CephID are this server's Ceph client,
-	// which imports and removes the images (default the admin's).
+	// which imports and removes the images, creates and removes each
+	// generation's cephx user and asks the monitors for their sessions
+	// (default the admin's: it needs mon 'allow *').
 	CephConf    string `toml:"ceph_conf"`
 	CephKeyring string `toml:"ceph_keyring"`
 	CephID      string `toml:"ceph_id"`
 	// NodeKeyring (rbd) is the nodes' own cephx keyring (a read-only
 	// client: mon 'profile rbd' osd 'profile rbd-read-only pool=POOL'),
 	// which `sidus boot publish` packs into initrd.img-Sidus, root-only;
-	// it never goes on the command line.
+	// it never goes on the command line. An rbd generation published by
+	// `sidus gen publish` boots with a user of its own instead
+	// (client.sidus-gen-NNNN, its keyring in the extra initrd
+	// gen-NNNN.img); this key serves the older ones and cephfs roots.
 	NodeKeyring string `toml:"node_keyring"`
 	// Keep is how many generations `sidus gen prune` keeps (default 3).
 	Keep int `toml:"keep"`
@@ -581,7 +586,8 @@ nfs_dir = "var/lib/sidus/generations"
 keep = 3                       # sidus gen prune keeps the last 3 (and the current)
 verity = false                 # append a dm-verity hash tree to each image
 # rbd: the pool, the monitors nodes map from (IPv4:PORT), and this server's
-# Ceph client (the nodes' own cephx key goes in the initrd, never here).
+# Ceph client, which also creates each generation's cephx user
+# client.sidus-gen-NNNN (its key goes in the initrd gen-NNNN.img, never here).
 # rbd_pool = "sidus"
 # ceph_monitors = ["192.168.1.10:6789"]
 # ceph_conf = "/etc/ceph/ceph.conf"

@@ -13,13 +13,16 @@ import (
 
 // Kernel parameters of a generation's root (the node side's contract).
 const (
-	ParamImage   = "sidus.image="    // nfs: the image file, relative to the export
-	ParamVerity  = "sidus.verity="   // the dm-verity root hash, hex
-	ParamCephMon = "sidus.ceph.mon=" // rbd: IP:PORT[,IP:PORT...]
+	ParamImage    = "sidus.image="     // nfs: the image file, relative to the export
+	ParamVerity   = "sidus.verity="    // the dm-verity root hash, hex
+	ParamCephMon  = "sidus.ceph.mon="  // rbd: IP:PORT[,IP:PORT...]
+	ParamCephUser = "sidus.ceph.user=" // rbd: the generation's own user, sidus-gen-NNNN
 )
 
 // RootOptions are the parameters a node needs to boot g besides its root=
-// or nfsroot=: sidus.image= (nfs) or sidus.ceph.mon= (rbd), then
+// or nfsroot=: sidus.image= (nfs) or sidus.ceph.mon= (rbd) and, with a
+// user of its own, sidus.ceph.user= (its keyring's section: the init then
+// takes that key whatever other keyring boot.append names), then
 // sidus.verity= with verity.
 func RootOptions(c *config.Config, g *Generation) ([]string, error) {
 	var opts []string
@@ -34,6 +37,13 @@ func RootOptions(c *config.Config, g *Generation) ([]string, error) {
 			return nil, fmt.Errorf("generation %d is an RBD image: set generations.ceph_monitors in the config (the monitors nodes map it from)", g.Number)
 		}
 		opts = append(opts, ParamCephMon+strings.Join(c.Generations.CephMonitors, ","))
+		if g.CephUser != "" {
+			u := strings.TrimPrefix(g.CephUser, "client.")
+			if u == "" || strings.ContainsAny(u, " \t\n\",/") {
+				return nil, fmt.Errorf("generation %d: cephx user %q is not a Ceph user name; fix the state file", g.Number, g.CephUser)
+			}
+			opts = append(opts, ParamCephUser+u)
+		}
 	default:
 		return nil, fmt.Errorf("generation %d: backend %q: want %s or %s; fix the state file", g.Number, g.Backend, config.BackendNFS, config.BackendRBD)
 	}
@@ -50,7 +60,10 @@ func RootOptions(c *config.Config, g *Generation) ([]string, error) {
 //     dropped, sidus.ceph.mon=MON[,MON...] is added;
 //   - nfs: nfsroot= names the server and export, nfsroot=SERVER:TREE with
 //     the line's NFS options kept, and sidus.image=RELPATH is added;
-//   - with verity, sidus.verity=ROOTHASH is added.
+//   - with verity, sidus.verity=ROOTHASH is added;
+//   - an rbd generation with its own user gets sidus.ceph.user=USER, and
+//     its initrd is listed last in initrd=: initrd=initrd.img-Sidus[,
+//     sidus-NODE.img],gen-NNNN.img.
 //
 // Everything else (console=, ip=, aufs=, the iSCSI parameters, boot.append)
 // is kept in place; parameters of an earlier generation are replaced.
@@ -61,6 +74,9 @@ func BootLine(c *config.Config, line string, g *Generation) (string, error) {
 	opts, err := RootOptions(c, g)
 	if err != nil {
 		return "", err
+	}
+	if strings.ContainsAny(g.Initrd, " \t\n\",/") {
+		return "", fmt.Errorf("generation %d: initrd %q is not a file name; fix the state file", g.Number, g.Initrd)
 	}
 	var out []string
 	placed := false
@@ -87,6 +103,10 @@ func BootLine(c *config.Config, line string, g *Generation) (string, error) {
 		switch {
 		case strings.HasPrefix(t, ParamImage), strings.HasPrefix(t, ParamVerity), strings.HasPrefix(t, ParamCephMon):
 			// an earlier generation's (or boot.append's): replaced below
+		case strings.HasPrefix(t, ParamCephUser) && (g.CephUser != "" || isGenUser(strings.TrimPrefix(t, ParamCephUser))):
+			// boot.append's (the generation's own wins) or an earlier generation's
+		case strings.HasPrefix(t, "initrd="):
+			out = append(out, initrdParam(t, g.Initrd))
 		case g.Backend == config.BackendRBD && (t == "root=/dev/nfs" || strings.HasPrefix(t, "root=rbd:")):
 			place(root)
 		case g.Backend == config.BackendRBD && strings.HasPrefix(t, "nfsroot="):
@@ -100,6 +120,47 @@ func BootLine(c *config.Config, line string, g *Generation) (string, error) {
 	}
 	place(root)
 	return strings.Join(append(out, opts...), " "), nil
+}
+
+// initrdParam is an initrd=A[,B...] parameter with an earlier
+// generation's initrd (gen-NNNN.img) dropped and name, if set, appended.
+func initrdParam(t, name string) string {
+	var list []string
+	for _, f := range strings.Split(strings.TrimPrefix(t, "initrd="), ",") {
+		if f != "" && !isGenInitrd(f) {
+			list = append(list, f)
+		}
+	}
+	if name != "" {
+		list = append(list, name)
+	}
+	return "initrd=" + strings.Join(list, ",")
+}
+
+// isGenInitrd reports whether f is a generation's initrd, gen-NNNN.img.
+func isGenInitrd(f string) bool {
+	n, ok := strings.CutSuffix(f, ".img")
+	return ok && isGenName(n)
+}
+
+// isGenUser reports whether u is a generation's user, [client.]sidus-gen-NNNN.
+func isGenUser(u string) bool {
+	n, ok := strings.CutPrefix(strings.TrimPrefix(u, "client."), "sidus-")
+	return ok && isGenName(n)
+}
+
+// isGenName reports whether n is gen-NNNN (4 digits or more).
+func isGenName(n string) bool {
+	d, ok := strings.CutPrefix(n, "gen-")
+	if !ok || len(d) < 4 {
+		return false
+	}
+	for _, r := range d {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // nfsOptions returns the ",OPTIONS" of an nfsroot= value
@@ -151,7 +212,10 @@ type File struct {
 // BootFiles are the files that make nodes boot g: pxelinux.cfg/default,
 // sidus.ipxe and every recorded node's pxelinux.cfg/01-<mac>, as packages
 // boot and nodes write them with each kernel command line rewritten by
-// BootLine. With g nil they are exactly boot's and nodes' files.
+// BootLine (and, in sidus.ipxe, an "initrd gen-NNNN.img" line after the
+// "initrd initrd.img-Sidus" one for g's own initrd). With g nil they are
+// exactly boot's and nodes' files. g's initrd itself is not among them:
+// Publish writes it (and Rollback if it went missing), prune removes it.
 func BootFiles(c *config.Config, g *Generation) ([]File, error) {
 	def, err := boot.DefaultConfig(c)
 	if err != nil {
@@ -189,7 +253,8 @@ func BootFiles(c *config.Config, g *Generation) ([]File, error) {
 }
 
 // rewrite applies BootLine to the lines of text that start with prefix,
-// and notes the generation under the "Written by sidus" line.
+// adds g's initrd after iPXE's "initrd initrd.img-Sidus" lines, and notes
+// the generation under the "Written by sidus" line.
 func rewrite(c *config.Config, text, prefix string, g *Generation) (string, error) {
 	if g == nil {
 		return text, nil
@@ -204,6 +269,11 @@ func rewrite(c *config.Config, text, prefix string, g *Generation) (string, erro
 				return "", err
 			}
 			lines[i] = prefix + nb
+			if nl {
+				lines[i] += "\n"
+			}
+		} else if g.Initrd != "" && body == "initrd "+boot.InitrdFile {
+			lines[i] = body + "\ninitrd " + g.Initrd
 			if nl {
 				lines[i] += "\n"
 			}

@@ -168,42 +168,63 @@ func rbdErr(c *config.Config, what string, err error) error {
 }
 
 // storeRBD builds generation g in the state dir, imports it as
-// POOL/gen-NNNN and creates and protects its snapshot @gen; the image is
-// removed again if a later step fails.
-func storeRBD(ctx context.Context, c *config.Config, o *Options, root string, verity bool, g *Generation) error {
+// POOL/gen-NNNN, creates and protects its snapshot @gen, and creates its
+// cephx user (User, UserCaps), whose keyring it returns (nil in dry-run
+// mode) for the generation's initrd; the image is removed again if a
+// later step fails.
+func storeRBD(ctx context.Context, c *config.Config, o *Options, root string, verity bool, g *Generation) ([]byte, error) {
 	pool, image := c.Generations.RBDPool, Name(g.Number)
 	dir := filepath.Join(c.StateDir, BuildDir)
 	if !o.DryRun {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("build directory %s: %w", dir, err)
+			return nil, fmt.Errorf("build directory %s: %w", dir, err)
 		}
 	}
 	tmp := filepath.Join(dir, FileName(g.Number))
 	defer os.Remove(tmp)
 	if err := buildImage(ctx, c, o, root, tmp, verity, g); err != nil {
-		return err
+		return nil, err
 	}
 	spec := pool + "/" + image
 	o.logf("%simport generation %d into RBD %s", o.verb(), g.Number, spec)
 	if err := o.Runner.Run(ctx, rbdCmd(c, false, "import", "--no-progress", "--image-feature", "layering", "--dest-pool", pool, tmp, image)); err != nil {
-		return rbdErr(c, fmt.Sprintf("generation %d: import into %s", g.Number, spec), err)
+		return nil, rbdErr(c, fmt.Sprintf("generation %d: import into %s", g.Number, spec), err)
 	}
 	snap := spec + "@" + Snapshot
-	undo := func(hasSnap bool) {
-		if err := removeRBD(ctx, c, o, spec, false, hasSnap); err != nil {
-			o.logf("warning: could not remove the half-made %s: %v; remove it by hand (rbd snap rm, rbd rm)", spec, err)
+	undo := func(hasSnap, protected bool) {
+		if err := removeRBD(ctx, c, o, spec, protected, hasSnap); err != nil {
+			o.logf("warning: could not remove the half-made %s: %v; remove it by hand (rbd snap unprotect, rbd snap rm, rbd rm)", spec, err)
 		}
 	}
 	if err := o.Runner.Run(ctx, rbdCmd(c, false, "snap", "create", snap)); err != nil {
-		undo(false)
-		return rbdErr(c, fmt.Sprintf("generation %d: snapshot %s", g.Number, snap), err)
+		undo(false, false)
+		return nil, rbdErr(c, fmt.Sprintf("generation %d: snapshot %s", g.Number, snap), err)
 	}
 	if err := o.Runner.Run(ctx, rbdCmd(c, false, "snap", "protect", snap)); err != nil {
-		undo(true)
-		return rbdErr(c, fmt.Sprintf("generation %d: protect %s", g.Number, snap), err)
+		undo(true, false)
+		return nil, rbdErr(c, fmt.Sprintf("generation %d: protect %s", g.Number, snap), err)
+	}
+	user := User(g.Number)
+	keyring, err := createUser(ctx, c, o, user)
+	if err != nil {
+		// Not removed: the user may exist already, with other caps
+		// (get-or-create refuses then), and be someone else's.
+		undo(true, true)
+		return nil, fmt.Errorf("generation %d: %w", g.Number, err)
+	}
+	if !o.DryRun {
+		if err := checkKeyring(keyring, user); err != nil {
+			if rerr := removeUser(ctx, c, o, user); rerr != nil {
+				o.logf("warning: could not remove the cephx user %s: %v; remove it by hand (ceph auth rm %s)", user, rerr, user)
+			}
+			undo(true, true)
+			return nil, fmt.Errorf("generation %d: `ceph auth get-or-create %s` %w", g.Number, user, err)
+		}
 	}
 	g.Location = snap
-	return nil
+	g.CephUser = user
+	g.Initrd = InitrdName(g.Number)
+	return keyring, nil
 }
 
 // removeRBD removes an image and its snapshot @gen: unprotect (if

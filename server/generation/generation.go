@@ -6,8 +6,13 @@
 // names the current one; switching rewrites the pxelinux and iPXE files
 // (default and per node) to boot it, so rolling back is one atomic switch.
 //
-// Every external program (mksquashfs, veritysetup, rbd) runs through the
-// runner seam; --dry-run reports the commands and changes nothing.
+// An rbd generation has its own cephx identity, client.sidus-gen-NNNN,
+// whose keyring nodes get in an extra initrd: the monitors list each
+// client's session under its identity, which is how prune and list tell
+// the generations running nodes still use.
+//
+// Every external program (mksquashfs, veritysetup, rbd, ceph) runs through
+// the runner seam; --dry-run reports the commands and changes nothing.
 package generation
 
 import (
@@ -51,6 +56,15 @@ func Name(n int) string { return fmt.Sprintf("gen-%04d", n) }
 // FileName is an nfs generation's file, gen-NNNN.squashfs.
 func FileName(n int) string { return Name(n) + ".squashfs" }
 
+// User is an rbd generation's own cephx identity, client.sidus-gen-NNNN:
+// its nodes map the image as this user, so the monitors' sessions tell
+// which generation each node runs (see Sessions).
+func User(n int) string { return "client.sidus-" + Name(n) }
+
+// InitrdName is an rbd generation's extra initrd in the TFTP root,
+// gen-NNNN.img: its user's keyring as layout.CephKeyring.
+func InitrdName(n int) string { return Name(n) + ".img" }
+
 // Generation is one published image of the tree.
 type Generation struct {
 	Number  int       `json:"number"`
@@ -71,6 +85,14 @@ type Generation struct {
 	// (server/tree ReadGeneration) when the image was built.
 	TreeGeneration int       `json:"tree_generation"`
 	TreeStamped    time.Time `json:"tree_stamped,omitzero"`
+	// CephUser (rbd) is the generation's cephx identity, User(Number),
+	// and Initrd its keyring's initrd in the TFTP root, InitrdName(Number),
+	// listed after the others on the generation's command lines. Both are
+	// "" for generations published before they existed: those boot with
+	// the nodes' shared key (generations.node_keyring) and prune cannot
+	// tell whether nodes still use them.
+	CephUser string `json:"ceph_user,omitempty"`
+	Initrd   string `json:"initrd,omitempty"`
 }
 
 // rbdSpec splits an rbd generation's Location.
@@ -168,7 +190,7 @@ func (s *State) Encode() []byte {
 
 // Options configures Publish, Rollback and Prune.
 type Options struct {
-	// Runner runs mksquashfs, veritysetup and rbd.
+	// Runner runs mksquashfs, veritysetup, rbd and ceph.
 	Runner runner.Runner
 	// Backend overrides generations.backend ("" = the config's).
 	Backend string

@@ -3,19 +3,26 @@ package generation
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	cephrbd "github.com/sidus-go/sidus/blockdev/rbd"
 	"github.com/sidus-go/sidus/initramfs/cmdline"
+	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/server/boot"
 	"github.com/sidus-go/sidus/server/config"
 	"github.com/sidus-go/sidus/server/internal/golden"
 	"github.com/sidus-go/sidus/server/runner"
 	"github.com/sidus-go/sidus/server/tree"
+	"github.com/u-root/mkuimage/cpio"
 )
 
 const hash1 = "d28501de0c236246607e804c40868e260af3ad05fd10d2c742d91e1692ebfdad"
@@ -32,11 +39,29 @@ type env struct {
 	fail map[string]error // argv prefix -> error
 	// watchers: image spec -> rbd status output
 	watchers map[string]string
+	// monDump is ceph mon dump's output; sessions: mon name -> ceph tell
+	// mon.NAME sessions output (default "[]").
+	monDump  string
+	sessions map[string]string
+	// keyring, if set, is ceph auth get-or-create's output (default
+	// fakeKeyring of the user).
+	keyring *string
+}
+
+const (
+	rbdPrefix  = "rbd --id admin --keyring /etc/ceph/ceph.client.admin.keyring --conf /etc/ceph/ceph.conf "
+	cephPrefix = "ceph --id admin --keyring /etc/ceph/ceph.client.admin.keyring --conf /etc/ceph/ceph.conf "
+)
+
+// fakeKeyring is the keyring the fake ceph prints for user.
+func fakeKeyring(user string) string {
+	return "[" + user + "]\n\tkey = " + base64.StdEncoding.EncodeToString([]byte("secret of "+user)) + "\n"
 }
 
 func newEnv(t *testing.T, gens string) *env {
-	e := &env{t: t, d: t.TempDir(), fail: map[string]error{}, watchers: map[string]string{},
-		now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	e := &env{t: t, d: t.TempDir(), fail: map[string]error{}, watchers: map[string]string{}, sessions: map[string]string{},
+		monDump: `{"epoch":3,"mons":[{"rank":0,"name":"a","public_addr":"10.5.0.10:6789/0"},{"rank":1,"name":"b","public_addr":"10.5.0.11:6789/0"}]}`,
+		now:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	d := e.d
 	for _, p := range []string{"tree/usr/bin", "tree/etc", "state", "tftp"} {
 		os.MkdirAll(filepath.Join(d, p), 0o755)
@@ -82,6 +107,24 @@ func (e *env) respond(c runner.Cmd) (string, error) {
 		f.Write(make([]byte, 4096))
 		f.Close()
 		return "VERITY header information for " + c.Args[3] + "\nHash type:       \t1\nRoot hash:      \t" + hash1 + "\n", nil
+	case "ceph":
+		args := c.Args[7:]
+		switch {
+		case args[0] == "auth" && args[1] == "get-or-create":
+			if e.keyring != nil {
+				return *e.keyring, nil
+			}
+			return fakeKeyring(args[2]), nil
+		case args[0] == "auth" && args[1] == "get":
+			return fakeKeyring(args[2]) + "\tcaps mon = \"profile rbd\"\n", nil
+		case args[0] == "mon" && args[1] == "dump":
+			return e.monDump, nil
+		case args[0] == "tell":
+			if out, ok := e.sessions[strings.TrimPrefix(args[1], "mon.")]; ok {
+				return out, nil
+			}
+			return "[]", nil
+		}
 	case "rbd":
 		args := c.Args[7:]
 		switch args[0] {
@@ -210,30 +253,101 @@ func TestPublishRBD(t *testing.T) {
 	if _, err := Publish(context.Background(), e.c, e.opts()); err != nil {
 		t.Fatal(err)
 	}
-	rbd := "rbd --id admin --keyring /etc/ceph/ceph.client.admin.keyring --conf /etc/ceph/ceph.conf "
+	rbd := rbdPrefix
 	tmp := e.r("$D/state/gen-build/gen-0001.squashfs")
-	diffLines(t, "publish", e.lines(), []string{
+	diffLines(t, "publish", e.fr.Lines(), []string{
 		e.r("mksquashfs $D/tree " + tmp + " -comp zstd -noappend -no-progress -quiet -e var/lib/sidus/generations"),
 		"veritysetup format --hash-offset=8192 " + tmp + " " + tmp,
 		rbd + "import --no-progress --image-feature layering --dest-pool sidus " + tmp + " gen-0001",
 		rbd + "snap create sidus/gen-0001@gen",
 		rbd + "snap protect sidus/gen-0001@gen",
+		cephPrefix + "auth get-or-create client.sidus-gen-0001 mon 'profile rbd' osd 'profile rbd-read-only pool=sidus'",
 	})
+	last := e.fr.Calls[len(e.fr.Calls)-1]
+	want := []string{"ceph", "--id", "admin", "--keyring", "/etc/ceph/ceph.client.admin.keyring", "--conf", "/etc/ceph/ceph.conf",
+		"auth", "get-or-create", "client.sidus-gen-0001", "mon", "profile rbd", "osd", "profile rbd-read-only pool=sidus"}
+	if !slices.Equal(last.Args, want) || last.ReadOnly {
+		t.Errorf("user creation argv %q (read-only %v)\nwant %q", last.Args, last.ReadOnly, want)
+	}
+	e.lines()
 	if _, err := os.Stat(tmp); err == nil {
 		t.Error("build file left behind")
 	}
 	st := e.state()
-	if g := st.CurrentGeneration(); g == nil || g.Location != "sidus/gen-0001@gen" || g.Backend != "rbd" || g.RootHash != hash1 || g.Size != 12288 {
+	if g := st.CurrentGeneration(); g == nil || g.Location != "sidus/gen-0001@gen" || g.Backend != "rbd" || g.RootHash != hash1 || g.Size != 12288 ||
+		g.CephUser != "client.sidus-gen-0001" || g.Initrd != "gen-0001.img" {
 		t.Errorf("state = %+v", st)
 	}
-	tmpfs := "console=tty1 root=rbd:sidus/gen-0001@gen initrd=initrd.img-Sidus ip=dhcp aufs=tmpfs sidus.ceph.mon=10.5.0.10:6789,10.5.0.11:3300 sidus.verity=" + hash1
-	diffLines(t, "default", e.appendLines(boot.DefaultFile), []string{
-		"APPEND " + tmpfs,
-		"APPEND console=tty1 root=rbd:sidus/gen-0001@gen initrd=initrd.img-Sidus ip=dhcp aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI sidus.ceph.mon=10.5.0.10:6789,10.5.0.11:3300 sidus.verity=" + hash1,
+	if b, _ := os.ReadFile(StatePath(e.c)); !strings.Contains(string(b), `"ceph_user": "client.sidus-gen-0001"`) || !strings.Contains(string(b), `"initrd": "gen-0001.img"`) {
+		t.Errorf("state file:\n%s", b)
+	}
+	checkKeyringInitrd(t, filepath.Join(e.d, "tftp/gen-0001.img"), fakeKeyring("client.sidus-gen-0001"))
+	tail := " sidus.ceph.mon=10.5.0.10:6789,10.5.0.11:3300 sidus.ceph.user=sidus-gen-0001 sidus.verity=" + hash1
+	tmpfs := "console=tty1 root=rbd:sidus/gen-0001@gen initrd=initrd.img-Sidus,gen-0001.img ip=dhcp aufs=tmpfs"
+	iscsi := "console=tty1 root=rbd:sidus/gen-0001@gen initrd=initrd.img-Sidus,gen-0001.img ip=dhcp aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI"
+	diffLines(t, "default", e.appendLines(boot.DefaultFile), []string{"APPEND " + tmpfs + tail, "APPEND " + iscsi + tail})
+	diffLines(t, "node file", e.appendLines("pxelinux.cfg/01-52-54-00-00-00-01"), []string{"APPEND " + iscsi + tail})
+	diffLines(t, "ipxe", e.appendLines(boot.IPXEFile), []string{
+		"kernel vmlinuz-Sidus " + tmpfs + " BOOTIF=01-${net0/mac:hexhyp}" + tail,
+		"kernel vmlinuz-Sidus " + iscsi + " BOOTIF=01-${net0/mac:hexhyp}" + tail,
 	})
+	if b, _ := os.ReadFile(filepath.Join(e.d, "tftp", boot.IPXEFile)); strings.Count(string(b), "\ninitrd initrd.img-Sidus\ninitrd gen-0001.img\nboot\n") != 2 {
+		t.Errorf("ipxe initrd lines:\n%s", b)
+	}
 	if !strings.Contains(e.log.String(), "warning: boot.modules lacks rbd, dm_verity") {
 		t.Errorf("no module warning in log:\n%s", e.log.String())
 	}
+
+	// A node with CHAP: its own initrd, then the generation's. The next
+	// generation replaces the first one's initrd and user everywhere.
+	os.WriteFile(filepath.Join(e.d, "state/nodes.toml"), []byte("[[node]]\nname = \"n1\"\nmac = \"52:54:00:00:00:01\"\nip = \"10.5.0.21\"\nlabel = \"iscsi\"\nlun_size = 1073741824\nchap = true\n"), 0o644)
+	if _, err := Publish(context.Background(), e.c, e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	tail = strings.ReplaceAll(tail, "gen-0001", "gen-0002")
+	diffLines(t, "CHAP node file", e.appendLines("pxelinux.cfg/01-52-54-00-00-00-01"), []string{
+		"APPEND console=tty1 root=rbd:sidus/gen-0002@gen initrd=initrd.img-Sidus,sidus-n1.img,gen-0002.img ip=dhcp aufs=iscsi ISCSI_TARGET_IP= ISCSI_INITIATOR=iqn.2013-04.zone.sidus.target:default root=LABEL=ISCSI" + tail,
+	})
+	if l := e.appendLines(boot.DefaultFile); len(l) != 2 || !strings.Contains(l[0], " initrd=initrd.img-Sidus,gen-0002.img ") || strings.Contains(l[0], "gen-0001") {
+		t.Errorf("default after 2: %q", l)
+	}
+	// Each generation keeps its initrd (rollback boots it).
+	checkKeyringInitrd(t, filepath.Join(e.d, "tftp/gen-0001.img"), fakeKeyring("client.sidus-gen-0001"))
+	checkKeyringInitrd(t, filepath.Join(e.d, "tftp/gen-0002.img"), fakeKeyring("client.sidus-gen-0002"))
+}
+
+// checkKeyringInitrd checks that the file at p is a generation's initrd:
+// mode 0644, a newc archive of etc, etc/sidus and etc/sidus/ceph.keyring
+// (0600, holding keyring), which the init's keyring parser reads.
+func checkKeyringInitrd(t *testing.T, p, keyring string) {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("%s: mode %v", p, st.Mode())
+	}
+	b, _ := os.ReadFile(p)
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(bytes.NewReader(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %o", r.Name, r.Mode))
+		if r.Name == layout.CephKeyring {
+			data, _ := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+			if string(data) != keyring {
+				t.Errorf("%s: keyring %q, want %q", p, data, keyring)
+			}
+			want := strings.TrimPrefix(strings.TrimSuffix(strings.SplitN(keyring, "]", 2)[0], "]"), "[client.")
+			if u, _, err := cephrbd.ParseKeyring(data, ""); err != nil || u != want {
+				t.Errorf("the init reads user %q, %v; want %q", u, err, want)
+			}
+		}
+	}
+	diffLines(t, p+" records", got, []string{"etc 40755", "etc/sidus 40755", "etc/sidus/ceph.keyring 100600"})
 }
 
 func TestPublishErrors(t *testing.T) {
@@ -443,12 +557,27 @@ func TestPruneNFS(t *testing.T) {
 	}
 }
 
+// stripUsers makes the recorded generations look published before they
+// had a cephx user of their own.
+func (e *env) stripUsers() {
+	st := e.state()
+	for i := range st.Generations {
+		st.Generations[i].CephUser, st.Generations[i].Initrd = "", ""
+	}
+	if err := os.WriteFile(StatePath(e.c), st.Encode(), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestPruneRBD prunes generations published without a user of their own:
+// as before, only rbd status can keep them, and the monitors are not asked.
 func TestPruneRBD(t *testing.T) {
 	e := newEnv(t, "backend = \"rbd\"\nrbd_pool = \"sidus\"\nceph_monitors = [\"10.5.0.10\"]\nkeep = 1\n")
 	ctx := context.Background()
 	for range 3 {
 		Publish(ctx, e.c, e.opts())
 	}
+	e.stripUsers()
 	e.lines()
 	e.watchers["sidus/gen-0001"] = `{"watchers":[{"address":"10.5.0.21:0/3221","client":4171,"cookie":18446462598732840961}]}`
 	res, err := Prune(ctx, e.c, e.opts())

@@ -1,6 +1,7 @@
 package generation
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sidus-go/sidus/initramfs/cmdline"
@@ -33,6 +34,18 @@ func TestNodeSideParses(t *testing.T) {
 			t.Fatalf("node side rejects %q: %v", line, err)
 		}
 		if pc.Lower != cmdline.LowerRBD || pc.RBD.String() != "sidus/gen-0003@gen" || len(pc.CephMons) != 2 || pc.CephMons[1] != "192.168.1.11:3300" || pc.VerityRootHash != hash1 {
+			t.Errorf("%q: node side parsed %+v", line, pc)
+		}
+		// With the generation's own user and initrd.
+		line, err = BootLine(c, seed, &Generation{Number: 4, Backend: "rbd", Location: "sidus/gen-0004@gen", CephUser: User(4), Initrd: InitrdName(4)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err = cmdline.Parse(line, nil, nil)
+		if err != nil {
+			t.Fatalf("node side rejects %q: %v", line, err)
+		}
+		if pc.Lower != cmdline.LowerRBD || pc.RBD.String() != "sidus/gen-0004@gen" || pc.CephUser != "sidus-gen-0004" || !strings.Contains(line, " initrd=initrd.img-Sidus,gen-0004.img ") {
 			t.Errorf("%q: node side parsed %+v", line, pc)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,10 +28,13 @@ import (
 //     4096 bytes and veritysetup appends its hash tree in the same file;
 //   - nfs: the file is renamed to NFS_DIR/gen-NNNN.squashfs under the
 //     export; rbd: it is imported as POOL/gen-NNNN, snapshotted @gen and
-//     the snapshot protected;
+//     the snapshot protected, then its cephx user client.sidus-gen-NNNN
+//     is created (ceph auth get-or-create, UserCaps) and its keyring put
+//     in the initrd gen-NNNN.img (KeyringInitrd);
 //   - the generation is recorded in the state file, then the pxelinux and
-//     iPXE files are switched to boot it (all or none) and it is recorded
-//     as current.
+//     iPXE files are switched to boot it, with gen-NNNN.img written into
+//     the TFTP root and listed after the other initrds (all or none), and
+//     it is recorded as current.
 //
 // Nodes boot it when they next boot; running nodes keep their root.
 func Publish(ctx context.Context, c *config.Config, o Options) (*Generation, error) {
@@ -71,13 +75,22 @@ func Publish(ctx context.Context, c *config.Config, o Options) (*Generation, err
 	}
 	warnModules(c, &o, backend, verity)
 	g := Generation{Number: st.next(), Created: o.now().UTC(), Backend: backend, TreeGeneration: tgen, TreeStamped: tstamp}
+	var keyring []byte
 	if backend == config.BackendNFS {
 		err = storeNFS(ctx, c, &o, root, verity, &g)
 	} else {
-		err = storeRBD(ctx, c, &o, root, verity, &g)
+		keyring, err = storeRBD(ctx, c, &o, root, verity, &g)
 	}
 	if err != nil {
 		return nil, err
+	}
+	var extra []File
+	if g.Initrd != "" {
+		f, err := initrdFile(c, &g, keyring)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, f)
 	}
 	st.Generations = append(st.Generations, g)
 	st.Last = g.Number
@@ -85,7 +98,7 @@ func Publish(ctx context.Context, c *config.Config, o Options) (*Generation, err
 		return nil, fmt.Errorf("generation %d is stored as %s but not recorded: %w", g.Number, g.Location, err)
 	}
 	prev := st.Current
-	if err := switchTo(c, &o, st, st.Find(g.Number)); err != nil {
+	if err := switchTo(c, &o, st, st.Find(g.Number), extra); err != nil {
 		return nil, fmt.Errorf("generation %d is stored and recorded but not current: %w; fix that and run `sidus gen rollback --to %d`", g.Number, err, g.Number)
 	}
 	note := ""
@@ -128,10 +141,14 @@ func warnModules(c *config.Config, o *Options, backend string, verity bool) {
 	}
 }
 
-// switchTo rewrites the boot files for g, then records it as current;
-// if recording fails the files are put back.
-func switchTo(c *config.Config, o *Options, st *State, g *Generation) error {
+// switchTo rewrites the boot files for g, and writes extra (g's initrd),
+// all or none, then records it as current; if recording fails the files
+// are put back.
+func switchTo(c *config.Config, o *Options, st *State, g *Generation, extra []File) error {
 	tx := files.Txn{W: &files.Writer{DryRun: o.DryRun, Log: o.Log}}
+	for _, f := range extra {
+		tx.Write(f.Path, f.Data, 0o644)
+	}
 	if err := StageBootFiles(c, g, &tx); err != nil {
 		return err
 	}
@@ -156,7 +173,9 @@ func List(c *config.Config) (*State, error) { return LoadState(StatePath(c)) }
 
 // Rollback makes o.To current, or (0) the newest generation older than
 // the current one; the boot files are switched as by Publish. Rolling
-// back to the current generation rewrites its boot files (a repair).
+// back to the current generation rewrites its boot files (a repair); an
+// rbd generation's initrd missing from the TFTP root is rebuilt from its
+// user's keyring (ceph auth get).
 func Rollback(ctx context.Context, c *config.Config, o Options) (*Generation, error) {
 	o.defaults()
 	unlock, err := lock(c, &o)
@@ -192,8 +211,12 @@ func Rollback(ctx context.Context, c *config.Config, o Options) (*Generation, er
 	if err := checkStored(ctx, c, &o, g); err != nil {
 		return nil, err
 	}
+	extra, err := restoreInitrd(ctx, c, &o, g)
+	if err != nil {
+		return nil, err
+	}
 	prev := st.Current
-	if err := switchTo(c, &o, st, g); err != nil {
+	if err := switchTo(c, &o, st, g, extra); err != nil {
 		return nil, err
 	}
 	if prev == g.Number {
@@ -236,17 +259,25 @@ type PruneResult struct {
 type Kept struct {
 	Number int
 	Reason string
+	// InUseBy are the addresses of the nodes that use it, per the
+	// monitors' sessions.
+	InUseBy []string
 }
 
 // Prune removes the generations older than the last o.Keep (default
-// generations.keep), never the current one: nfs, the file; rbd, unless
-// the image has watchers (`rbd status`: it is kept and reported), the
-// snapshot is unprotected and removed, then the image. The state file is
+// generations.keep), never the current one: nfs, the file; rbd, the
+// snapshot is unprotected and removed, then the image, its cephx user
+// (ceph auth rm) and its initrd in the TFTP root. The state file is
 // updated even when a removal fails half-way.
 //
-// Nodes that booted a generation keep using it until they reboot: keep
-// enough generations to cover them. Kernels since 5.5 map RBD snapshots
-// without a watch, so rbd status does not see such nodes.
+// An rbd generation that running nodes still use is kept, however old,
+// and reported with their addresses: the monitors hold a session for each
+// client that maps an image, under the generation's own user (Sessions).
+// If the monitors' sessions cannot be read, no rbd generation is removed
+// and the error says why. Generations published without a user of their
+// own (before they existed) are only kept if their image has watchers
+// (`rbd status`), which kernels since 5.9 do not register for read-only
+// mappings: keep enough of those to cover the nodes not yet rebooted.
 func Prune(ctx context.Context, c *config.Config, o Options) (res PruneResult, err error) {
 	o.defaults()
 	keep := o.Keep
@@ -271,6 +302,11 @@ func Prune(ctx context.Context, c *config.Config, o Options) (res PruneResult, e
 			doomed = append(doomed, g)
 		}
 	}
+	var sessions Sessions
+	var sessErr error
+	if NeedsSessions(doomed) {
+		sessions, sessErr = ReadSessions(ctx, c, o.Runner)
+	}
 	removed := map[int]bool{}
 	defer func() {
 		if len(removed) == 0 {
@@ -281,7 +317,17 @@ func Prune(ctx context.Context, c *config.Config, o Options) (res PruneResult, e
 			err = serr
 		}
 	}()
+	var unread []string
 	for _, g := range doomed {
+		if g.Backend == config.BackendRBD && sessErr != nil {
+			res.Kept = append(res.Kept, Kept{Number: g.Number, Reason: "the monitors' sessions could not be read: nodes may still use it"})
+			unread = append(unread, strconv.Itoa(g.Number))
+			continue
+		}
+		if addrs, known := sessions.Of(&g); known && len(addrs) > 0 {
+			res.Kept = append(res.Kept, Kept{Number: g.Number, Reason: "in use by " + strings.Join(addrs, ", "), InUseBy: addrs})
+			continue
+		}
 		gone, why, err := removeStored(ctx, c, &o, &g)
 		if err != nil {
 			return res, fmt.Errorf("prune generation %d: %w", g.Number, err)
@@ -293,13 +339,37 @@ func Prune(ctx context.Context, c *config.Config, o Options) (res PruneResult, e
 		if gone {
 			o.logf("generation %d: %s was already gone", g.Number, g.Location)
 		}
+		if err := removeIdentity(ctx, c, &o, &g); err != nil {
+			return res, fmt.Errorf("prune generation %d: %w", g.Number, err)
+		}
 		removed[g.Number] = true
 		res.Removed = append(res.Removed, g.Number)
 	}
 	if len(doomed) == 0 {
 		o.logf("nothing to prune: %d generation(s), keeping the last %d and the current", len(st.Generations), keep)
 	}
+	if sessErr != nil {
+		return res, fmt.Errorf("kept rbd generation(s) %s: cannot tell whether running nodes use them: %w", strings.Join(unread, ", "), sessErr)
+	}
 	return res, nil
+}
+
+// removeIdentity removes an rbd generation's cephx user and its initrd
+// from the TFTP root (both already gone is fine).
+func removeIdentity(ctx context.Context, c *config.Config, o *Options, g *Generation) error {
+	if g.CephUser != "" {
+		o.logf("%sremove the cephx user %s", o.verb(), g.CephUser)
+		if err := removeUser(ctx, c, o, g.CephUser); err != nil {
+			return err
+		}
+	}
+	if g.Initrd != "" {
+		w := files.Writer{DryRun: o.DryRun, Log: o.Log}
+		if _, err := w.Remove(filepath.Join(c.TFTP.Root, g.Initrd)); err != nil {
+			return fmt.Errorf("%w (check the TFTP root %s)", err, c.TFTP.Root)
+		}
+	}
+	return nil
 }
 
 // removeStored removes g's image; why, if set, is why it was kept.
@@ -350,10 +420,25 @@ func removeStored(ctx context.Context, c *config.Config, o *Options, g *Generati
 	return false, "", fmt.Errorf("backend %q: want %s or %s; fix the state file", g.Backend, config.BackendNFS, config.BackendRBD)
 }
 
+// TableOptions are WriteTable's.
+type TableOptions struct {
+	// InUse adds the IN USE column when some generation is rbd: the
+	// addresses of the nodes that use it per Sessions, "-" for none, "?"
+	// when there is no signal (nfs, a generation without a user of its
+	// own, or Sessions nil: not read).
+	InUse    bool
+	Sessions Sessions
+}
+
 // WriteTable prints the generations, the current one marked with *.
-func WriteTable(w io.Writer, st *State) error {
+func WriteTable(w io.Writer, st *State, to TableOptions) error {
+	inUse := to.InUse && slices.ContainsFunc(st.Generations, func(g Generation) bool { return g.Backend == config.BackendRBD })
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tGEN\tCREATED\tBACKEND\tLOCATION\tSIZE\tVERITY\tTREE")
+	head := "\tGEN\tCREATED\tBACKEND\tLOCATION\tSIZE\tVERITY\tTREE"
+	if inUse {
+		head += "\tIN USE"
+	}
+	fmt.Fprintln(tw, head)
 	for _, g := range st.Generations {
 		mark := ""
 		if g.Number == st.Current {
@@ -366,7 +451,18 @@ func WriteTable(w io.Writer, st *State) error {
 				v = v[:16] + "..."
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", mark, g.Number, g.Created.UTC().Format(time.RFC3339), g.Backend, g.Location, config.FormatSize(g.Size), v, g.TreeGeneration)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d", mark, g.Number, g.Created.UTC().Format(time.RFC3339), g.Backend, g.Location, config.FormatSize(g.Size), v, g.TreeGeneration)
+		if inUse {
+			u := "?"
+			if addrs, known := to.Sessions.Of(&g); known {
+				u = "-"
+				if len(addrs) > 0 {
+					u = strings.Join(addrs, ",")
+				}
+			}
+			fmt.Fprintf(tw, "\t%s", u)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
