@@ -395,9 +395,30 @@ nfs_dir = "generations"
 		return string(blocks[1])
 	}
 	report := "sidus.test.report=" + genMarker
+	// bootGen boots a node with a generation's APPEND line and the initrds
+	// it names after the main one (the generation's key) concatenated to
+	// ours, as pxelinux loads them.
 	bootGen := func(tap int, line string, extra string) *vm.VM {
 		t.Helper()
-		o := vm.Options{Kernel: guest.Vmlinuz, Initrd: e.initrd, Append: line + " panic=-1 " + extra + " " + report, NoReboot: true,
+		initrd := e.initrd
+		if m := regexp.MustCompile(`(?:^| )initrd=initrd\.img-Sidus,(\S+)`).FindStringSubmatch(line); m != nil {
+			all, err := os.ReadFile(e.initrd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range strings.Split(m[1], ",") {
+				b, err := os.ReadFile(filepath.Join(tftp, f))
+				if err != nil {
+					t.Fatalf("the APPEND line's initrd %s: %v", f, err)
+				}
+				all = append(all, b...)
+			}
+			initrd = filepath.Join(dir, fmt.Sprintf("initrd-tap%d.img", tap))
+			if err := os.WriteFile(initrd, all, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o := vm.Options{Kernel: guest.Vmlinuz, Initrd: initrd, Append: line + " panic=-1 " + extra + " " + report, NoReboot: true,
 			NetDevs: []vm.NetDev{e.lab.NetDev(tap)}}
 		return vm.Start(t, e.lab, o)
 	}
@@ -409,7 +430,8 @@ nfs_dir = "generations"
 	}
 	// Node A boots generation 1 and keeps running.
 	a := bootGen(1, line1, "sidus.test=hold sidus.test.every=5")
-	if _, err := a.ExpectAll(bootTimeout, `SIDUS-ROOT: file `+genMarker+` gen-A`, `SIDUS-ROOT: hold`); err != nil {
+	if _, err := a.ExpectAll(bootTimeout, `sidus: cephx: client\.sidus-gen-0001 from /etc/sidus/ceph\.keyring`,
+		`SIDUS-ROOT: file `+genMarker+` gen-A`, `SIDUS-ROOT: hold`); err != nil {
 		return
 	}
 	setMarker("gen-B")
@@ -427,6 +449,15 @@ nfs_dir = "generations"
 		t.Logf("the monitor's sessions while node A maps its snapshot:\n%s", out)
 	} else {
 		t.Logf("ceph tell mon.a sessions: %v", err)
+	}
+	// Prune keeps generation 1: node A runs it (the monitors' sessions
+	// of its identity say so), even beyond --keep 1.
+	pruned := s.must(e.lab, 2*time.Minute, nil, "gen", "prune", "--keep", "1")
+	if !strings.Contains(pruned, "generation 1 kept: in use by 192.168.77.62") {
+		t.Errorf("gen prune --keep 1 did not keep generation 1 for node A (192.168.77.62):\n%s", pruned)
+	}
+	if out, err := e.ceph.RBD("info", e.ceph.Pool+"/gen-0001"); err != nil {
+		t.Fatalf("generation 1's image is gone while node A runs it: %v %s", err, out)
 	}
 	s.must(e.lab, 2*time.Minute, nil, "gen", "rollback")
 	line3 := appendLine()
@@ -460,4 +491,31 @@ nfs_dir = "generations"
 	}
 	d := bootGen(4, line4, "")
 	e.expectImageRoot(t, d, "tmpfs", "gen-C")
+
+	// Once the nodes of generations 1 and 2 are gone (their monitor
+	// sessions close when their connections idle out: 30 s in the lab),
+	// prune removes them, their images and their identities.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		list := s.must(e.lab, time.Minute, nil, "gen", "list")
+		if !strings.Contains(list, "192.168.77.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the monitors still list nodes of old generations 3 minutes after they stopped:\n%s", list)
+		}
+		time.Sleep(5 * time.Second)
+	}
+	pruned = s.must(e.lab, 2*time.Minute, nil, "gen", "prune", "--keep", "1")
+	for _, img := range []string{"gen-0001", "gen-0002"} {
+		if out, err := e.ceph.RBD("info", e.ceph.Pool+"/"+img); err == nil {
+			t.Errorf("gen prune --keep 1 left %s:\n%s\n%s", img, pruned, out)
+		}
+	}
+	if out, err := e.ceph.CLI("auth", "ls"); err != nil || strings.Contains(string(out), "client.sidus-gen-0001") {
+		t.Errorf("gen prune left client.sidus-gen-0001 (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(tftp, "gen-0001.img")); err == nil {
+		t.Errorf("gen prune left gen-0001.img in the TFTP root")
+	}
 }
