@@ -411,6 +411,11 @@ nfs_dir = "generations"
 				if err != nil {
 					t.Fatalf("the APPEND line's initrd %s: %v", f, err)
 				}
+				// Each initrd starts on 4 bytes, as pxelinux and iPXE
+				// load them (the kernel needs it).
+				for len(all)%4 != 0 {
+					all = append(all, 0)
+				}
 				all = append(all, b...)
 			}
 			initrd = filepath.Join(dir, fmt.Sprintf("initrd-tap%d.img", tap))
