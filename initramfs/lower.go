@@ -32,7 +32,10 @@ type ImageStage struct {
 	AttachLoop func(file string) (dev string, err error)
 	// OpenVerity opens dev with dm-verity as the device-mapper device
 	// name, checked against rootHash (hex), and returns its node
-	// (verity.Open). It fails when dev's hash tree does not give rootHash.
+	// (verity.Open). It checks the hash's form only: a wrong root hash
+	// or a tampered image shows as EIO on the first read of the mapped
+	// device (the filesystem detection or the mount), which lower reports
+	// as dm-verity refusing the image.
 	OpenVerity func(dev, name, rootHash string) (mapped string, err error)
 	// DetectFS returns the type of the filesystem on dev (squashfs, erofs
 	// or ext4). Unset, rootfstype= must say it.

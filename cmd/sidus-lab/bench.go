@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 
 	qbench "github.com/sidus-go/sidus/qemu/bench"
@@ -46,21 +44,14 @@ func bench(args []string) error {
 // node counts, each 1..qbench.MaxStormNodes; "none", "0" or "" give an
 // empty list, which skips the storm.
 func parseStorm(s string) ([]int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "none" || s == "0" {
-		return []int{}, nil
+	ns, err := qbench.ParseNodeCounts("-storm", s)
+	if err != nil {
+		return nil, err
 	}
-	var ns []int
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-storm: %q is not a node count; want comma-separated positive integers like 1,4,8,16 (or none)", f)
-		}
+	for _, n := range ns {
 		if n > qbench.MaxStormNodes {
 			return nil, fmt.Errorf("-storm: %d nodes in one batch is more than %d (each is a 512 MB VM)", n, qbench.MaxStormNodes)
 		}
-		ns = append(ns, n)
 	}
 	return ns, nil
 }

@@ -93,7 +93,7 @@ func ParseNodeCounts(flag, s string) ([]int, error) {
 		f = strings.TrimSpace(f)
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%s: %q is not a node count; want comma-separated positive integers like 16 or 4,16 (or none)", flag, f)
+			return nil, fmt.Errorf("%s: %q is not a node count; want comma-separated positive integers like 1,4,8,16 (or none)", flag, f)
 		}
 		if n > MaxStormNodes {
 			return nil, fmt.Errorf("%s: %d nodes in one batch is more than %d (each is a 512 MB VM)", flag, n, MaxStormNodes)

@@ -59,7 +59,7 @@ func TestParseNodeCounts(t *testing.T) {
 		{"none", []int{}, ""},
 		{"0", []int{}, ""},
 		{"", []int{}, ""},
-		{"x", nil, `-rootstorm: "x" is not a node count; want comma-separated positive integers like 16 or 4,16 (or none)`},
+		{"x", nil, `-rootstorm: "x" is not a node count; want comma-separated positive integers like 1,4,8,16 (or none)`},
 		{"4,,16", nil, `-rootstorm: "" is not a node count`},
 		{"16,0", nil, `-rootstorm: "0" is not a node count`},
 		{"-2", nil, `-rootstorm: "-2" is not a node count`},

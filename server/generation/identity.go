@@ -1,7 +1,6 @@
 package generation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,17 +8,16 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	cephrbd "github.com/sidus-go/sidus/blockdev/rbd"
+	"github.com/sidus-go/sidus/initramfs/image"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/server/config"
 	"github.com/sidus-go/sidus/server/runner"
-	"github.com/u-root/mkuimage/cpio"
 )
 
 // MonTimeout bounds each question to the monitors (`ceph mon dump`,
@@ -128,27 +126,7 @@ func userGone(err error) bool {
 // the kernel unpacks them all into the same rootfs, the later file
 // winning, so the init maps the image with the generation's key.
 func KeyringInitrd(keyring []byte) ([]byte, error) {
-	var b bytes.Buffer
-	w := cpio.Newc.Writer(&b)
-	var recs []cpio.Record
-	var dirs []string
-	for d := path.Dir(layout.CephKeyring); d != "." && d != "/"; d = path.Dir(d) {
-		dirs = append(dirs, d)
-	}
-	slices.Reverse(dirs)
-	for _, d := range dirs {
-		recs = append(recs, cpio.Directory(d, 0o755))
-	}
-	recs = append(recs, cpio.StaticRecord(keyring, cpio.Info{Name: layout.CephKeyring, Mode: cpio.S_IFREG | 0o600}))
-	for _, r := range recs {
-		if err := w.WriteRecord(r); err != nil {
-			return nil, err
-		}
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return image.ExtraInitrd(image.Secret{Path: layout.CephKeyring, Data: keyring})
 }
 
 // initrdFile is g's extra initrd with keyring, as a boot file (mode 0644,

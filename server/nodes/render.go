@@ -2,16 +2,15 @@ package nodes
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/sidus-go/sidus/initramfs/image"
 	"github.com/sidus-go/sidus/initramfs/layout"
 	"github.com/sidus-go/sidus/server/boot"
 	"github.com/sidus-go/sidus/server/config"
-	"github.com/u-root/mkuimage/cpio"
 )
 
 // Paths are the files of one node.
@@ -74,20 +73,7 @@ func ISCSIConf(n Node, secret string) string {
 // /etc/iscsi.initramfs (mode 0600), loaded after initrd.img-Sidus; the
 // kernel unpacks both into the same rootfs.
 func NodeInitrd(n Node, secret string) ([]byte, error) {
-	var b bytes.Buffer
-	w := cpio.Newc.Writer(&b)
-	dir := filepath.Dir(layout.ISCSIConf)
-	recs := []cpio.Record{cpio.Directory(dir, 0o755)}
-	recs = append(recs, cpio.StaticRecord([]byte(ISCSIConf(n, secret)), cpio.Info{Name: layout.ISCSIConf, Mode: cpio.S_IFREG | 0o600}))
-	for _, r := range recs {
-		if err := w.WriteRecord(r); err != nil {
-			return nil, err
-		}
-	}
-	if err := cpio.WriteTrailer(w); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return image.ExtraInitrd(image.Secret{Path: layout.ISCSIConf, Data: []byte(ISCSIConf(n, secret))})
 }
 
 // Target is one target of `tgtadm --op show --mode target`.
