@@ -178,8 +178,12 @@ func TestCephRoots(t *testing.T) {
 	// Case 1: an RBD generation under a tmpfs upper, under the iSCSI LUN
 	// of the node (the seed's iSCSI words) and under a local disk.
 	t.Run("rbd-tmpfs", func(t *testing.T) {
-		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report+",/sys/block/rbd0/stat")
+		vm := e.boot(t, 0, rbdLine+" aufs=tmpfs "+report+",/sys/block/rbd0/stat,/run/sidus/boot.json")
 		e.expectImageRoot(t, vm, "tmpfs", "gen-1")
+		// The boot report says what the root is, never the key (noKeys).
+		if !matchLine(vm, `SIDUS-ROOT: file /run/sidus/boot.json .*"lower": \{.*"kind": "rbd".*"device": "/dev/rbd0"`) {
+			t.Errorf("boot.json does not record the RBD root")
+		}
 		if m := regexp.MustCompile(`SIDUS-ROOT: file /sys/block/rbd0/stat\s+\d+\s+\d+\s+(\d+)`).FindStringSubmatch(vm.Console()); m != nil {
 			t.Logf("rbd-tmpfs: the node read %s sectors (512 B) of the RBD image up to its root's report", m[1])
 		}
