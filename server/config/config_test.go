@@ -99,3 +99,12 @@ func TestParseSize(t *testing.T) {
 		t.Errorf("FormatSize = %s", s)
 	}
 }
+
+func TestValidObjectSize(t *testing.T) {
+	for s, want := range map[string]bool{"4K": true, "1M": true, "32M": true, "512K": true, "4M": true,
+		"2K": false, "64M": false, "3M": false, "1G": false, "1": false, "M": false, "-1M": false, "": false} {
+		if got := validObjectSize(s); got != want {
+			t.Errorf("validObjectSize(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -187,7 +187,7 @@ func storeRBD(ctx context.Context, c *config.Config, o *Options, root string, ve
 	}
 	spec := pool + "/" + image
 	o.logf("%simport generation %d into RBD %s", o.verb(), g.Number, spec)
-	if err := o.Runner.Run(ctx, rbdCmd(c, false, "import", "--no-progress", "--image-feature", "layering", "--dest-pool", pool, tmp, image)); err != nil {
+	if err := o.Runner.Run(ctx, rbdCmd(c, false, "import", "--no-progress", "--image-feature", "layering", "--object-size", c.Generations.RBDObjectSize, "--dest-pool", pool, tmp, image)); err != nil {
 		return nil, rbdErr(c, fmt.Sprintf("generation %d: import into %s", g.Number, spec), err)
 	}
 	snap := spec + "@" + Snapshot

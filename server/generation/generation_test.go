@@ -258,7 +258,7 @@ func TestPublishRBD(t *testing.T) {
 	diffLines(t, "publish", e.fr.Lines(), []string{
 		e.r("mksquashfs $D/tree " + tmp + " -comp zstd -noappend -no-progress -quiet -e var/lib/sidus/generations"),
 		"veritysetup format --hash-offset=8192 " + tmp + " " + tmp,
-		rbd + "import --no-progress --image-feature layering --dest-pool sidus " + tmp + " gen-0001",
+		rbd + "import --no-progress --image-feature layering --object-size 1M --dest-pool sidus " + tmp + " gen-0001",
 		rbd + "snap create sidus/gen-0001@gen",
 		rbd + "snap protect sidus/gen-0001@gen",
 		cephPrefix + "auth get-or-create client.sidus-gen-0001 mon 'profile rbd' osd 'profile rbd-read-only pool=sidus'",
