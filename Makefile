@@ -63,9 +63,11 @@ demo: deps
 # bench compares our initrd with initramfs-tools' and dracut's (3 boots
 # per row, down from 5 to make room for the storm), then runs the boot
 # storm: 1, 4, 8 and 16 nodes PXE-booted at once, ours and
-# initramfs-tools in turn (-storm none skips it). It writes BENCHMARKS.md
-# and BENCHMARKS-storm.png, and is meant to finish within 20 minutes on
-# 2 cores (see qemu/bench).
+# initramfs-tools in turn (-storm none skips it), and the root storm: 16
+# of ours on the plain NFS tree, a squashfs on NFS and RBD (a Ceph
+# cluster in the lab), a metadata walk and a Debian node on each
+# (-rootstorm none skips it). It writes BENCHMARKS.md and
+# BENCHMARKS-storm.png, in about 35 minutes on 2 cores (see qemu/bench).
 bench: deps
 	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
