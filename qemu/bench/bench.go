@@ -360,6 +360,10 @@ func notes(r *Report) []string {
 		"PID 1 VmHWM is the peak resident set of the initramfs' PID 1 (sidus-init; the /init shell for the baselines), read from /proc/1/status just before the switch to the root: it does not count udevd, dhclient, ipconfig or nfsmount, which the baselines run as child processes.",
 		"Compressed sizes are the files given to QEMU's -initrd; `modules` counts the .ko files `lsinitrd` lists.",
 	}
+	if hooks := hostHooks(); len(hooks) > 0 {
+		n = append(n, "initramfs-tools runs every hook the host's packages install in "+initramfsHookDir+", whatever its configuration: here "+strings.Join(hooks, ", ")+
+			" (lvm2 and dmsetup come with ceph-osd, which the lab's Ceph cluster needs; they add lvm, dmsetup and the device-mapper modules, about 2 MB of its image).")
+	}
 	for _, v := range r.Variants {
 		if len(v.Failed) > 0 {
 			n = append(n, fmt.Sprintf("%s: %d of %d boots failed; the figures are from the others.", v.Name, len(v.Failed), len(v.Failed)+len(v.Boots)))
@@ -460,4 +464,23 @@ func KeepTail(md, path string) string {
 		return strings.TrimRight(md, "\n") + "\n\n" + string(old[i:])
 	}
 	return md
+}
+
+// initramfsHookDir is where Debian's packages put their initramfs-tools
+// hooks.
+const initramfsHookDir = "/usr/share/initramfs-tools/hooks"
+
+// hostHooks lists the initramfs-tools hooks of this host (sorted names).
+func hostHooks() []string {
+	ents, err := os.ReadDir(initramfsHookDir)
+	if err != nil {
+		return nil
+	}
+	var hooks []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			hooks = append(hooks, e.Name())
+		}
+	}
+	return hooks
 }
