@@ -330,7 +330,7 @@ func checkName(name string) error {
 	case name == "" || len(name) >= dmNameLen:
 		return fmt.Errorf("device-mapper name %q: 1 to %d bytes", name, dmNameLen-1)
 	case strings.ContainsAny(name, "/\x00") || name == "." || name == "..":
-		return fmt.Errorf("device-mapper name %q: no '/', not . or ..", name)
+		return fmt.Errorf("device-mapper name %q: want no '/' and not \".\" or \"..\"", name)
 	}
 	return nil
 }
