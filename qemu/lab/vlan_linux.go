@@ -114,16 +114,20 @@ func vlanForward(bridge string, vid int, dev string) error {
 	if err := unix.SetsockoptInt(ps, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
 		return fmt.Errorf("PACKET_VNET_HDR: %w", err)
 	}
-	tun, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
+	// A raw, blocking descriptor read and written with plain syscalls, as
+	// the packet socket is: an *os.File registers it with Go's poller at
+	// open, before TUNSETIFF, when a tun device polls as an error, and its
+	// reads may then fail with "not pollable".
+	tun, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("open /dev/net/tun: %w", err)
 	}
 	ifr, err := unix.NewIfreq(dev)
 	if err != nil {
 		return err
 	}
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(int(tun.Fd()), unix.TUNSETIFF, ifr); err != nil {
+	if err := unix.IoctlIfreq(tun, unix.TUNSETIFF, ifr); err != nil {
 		return fmt.Errorf("TUNSETIFF %s: %w", dev, err)
 	}
 	errc := make(chan error, 2)
@@ -161,7 +165,7 @@ func vlanForward(bridge string, vid int, dev string) error {
 			}
 			frame = append(append([]byte(nil), hdr...), frame...)
 			if tagged {
-				if _, err := tun.Write(frame); err != nil {
+				if _, err := unix.Write(tun, frame); err != nil {
 					errc <- fmt.Errorf("write %s: %w", dev, err)
 					return
 				}
@@ -172,7 +176,10 @@ func vlanForward(bridge string, vid int, dev string) error {
 		buf := make([]byte, 65536)
 		to := &unix.SockaddrLinklayer{Ifindex: br.Index, Halen: 6}
 		for {
-			n, err := tun.Read(buf)
+			n, err := unix.Read(tun, buf)
+			if err == unix.EINTR {
+				continue
+			}
 			if err != nil {
 				errc <- fmt.Errorf("read %s: %w", dev, err)
 				return
